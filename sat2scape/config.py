@@ -1,0 +1,140 @@
+"""Training configurations as dataclasses, with named presets.
+
+    paper  the write-up's setting: ngf = ndf = 64, 800 epochs, batch 64 (GPU work)
+    demo   fits the README demo's budget on 2 CPU cores
+    smoke  seconds, for CI and the notebooks' SMOKE mode
+
+A run's full config is written to its run directory as config.json, and every field is also a
+command-line flag (`--lr-g 1e-4`), generated here from the dataclass, so nothing is listed twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class GANConfig:
+    data: str = "data/world"            # dataset folder with pairs.csv (or photos.csv)
+    runs: str = "data/runs"             # where run directories are created
+    desc: str = ""                      # appended to the run directory's name
+    nz: int = 4                         # latent size: the write-up's 4 numbers
+    ngf: int = 64                       # generator width (first layer has 8*ngf channels)
+    ndf: int = 64                       # discriminator width
+    image_size: int = 128
+    epochs: int = 800
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_step_size: int = 200             # StepLR on G: multiply lr_g by lr_gamma every this many epochs
+    lr_gamma: float = 0.5
+    hflip: bool = True                  # random horizontal flip of real photos
+    diffaugment: str = ""               # comma list of "color,translation,cutout"; empty = off
+    ema_decay: float = 0.999            # EMA copy of G for samples and the encoder; 0 = off
+    bf16: str = "auto"                  # "auto" (on for CUDA), "on", "off"
+    channels_last: bool = True
+    max_images: int = 0                 # use only the first N training photos; 0 = all
+    sample_every: int = 10              # epochs between fixed-noise sample grids
+    swd_every: int = 1                  # epochs between quality-metric evaluations
+    swd_images: int = 256               # images per side for the sliced Wasserstein distance
+    checkpoint_every_steps: int = 200   # also checkpoint mid-epoch, so kill -9 loses little
+    seed: int = 0
+    device: str = "auto"                # auto = cuda, then mps, then cpu
+    threads: int = 0                    # torch CPU threads; 0 = torch's default
+
+
+@dataclass
+class EncoderConfig:
+    data: str = "data/world"
+    runs: str = "data/runs"
+    desc: str = ""
+    gan_run: str = ""                   # run directory of the frozen generator; "" = latest gan run
+    nef: int = 64                       # encoder width
+    image_size: int = 128
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    lr_step_size: int = 50
+    lr_gamma: float = 0.5
+    loss: str = "custom"                # a name from sat2scape.losses.LOSSES
+    latent_reg: float = 0.01            # weight of the prior term keeping E(tile) where G was trained
+    hflip: bool = True                  # flip tile and photo together
+    bf16: str = "auto"
+    channels_last: bool = True
+    max_images: int = 0
+    sample_every: int = 10
+    checkpoint_every_steps: int = 200
+    seed: int = 0
+    device: str = "auto"
+    threads: int = 0
+
+
+PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
+    GANConfig: {
+        "paper": {},
+        "demo": dict(ngf=32, ndf=32, epochs=12, batch_size=32, lr_step_size=8, sample_every=2,
+                     swd_images=128, bf16="on", checkpoint_every_steps=50, ema_decay=0.99),
+        "smoke": dict(ngf=8, ndf=8, epochs=2, batch_size=16, max_images=64, lr_step_size=1,
+                      sample_every=1, swd_images=32, bf16="off", checkpoint_every_steps=2,
+                      ema_decay=0.9),
+    },
+    EncoderConfig: {
+        "paper": {},
+        "demo": dict(nef=32, epochs=10, batch_size=32, lr_step_size=6, sample_every=2,
+                     bf16="on", checkpoint_every_steps=50),
+        "smoke": dict(nef=8, epochs=2, batch_size=16, max_images=64, lr_step_size=1,
+                      sample_every=1, bf16="off", checkpoint_every_steps=2),
+    },
+}
+
+
+def make_config(cls: type, preset: str = "paper", **overrides):
+    """A config from a named preset, then explicit overrides (None values are ignored)."""
+    if preset not in PRESETS[cls]:
+        raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; choose from {sorted(PRESETS[cls])}")
+    values = {**PRESETS[cls][preset], **{k: v for k, v in overrides.items() if v is not None}}
+    unknown = set(values) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {sorted(unknown)}")
+    return cls(**values)
+
+
+def config_from_dict(cls: type, values: dict):
+    """Rebuild a config from config.json, ignoring keys this version no longer has."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add `--preset` and one `--field-name` flag per dataclass field (default: the preset's)."""
+    parser.add_argument("--preset", default="paper", choices=sorted(PRESETS[cls]),
+                        help="named settings; flags below override it")
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        kind = hints[f.name]
+        parse = _parse_bool if kind is bool else kind
+        parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=parse, default=None,
+                            metavar=kind.__name__.upper(), help=f"default {f.default!r} (paper preset)")
+
+
+def config_from_args(cls: type, args: argparse.Namespace):
+    return make_config(cls, args.preset, **{f.name: getattr(args, f.name, None) for f in fields(cls)})
+
+
+def to_dict(config) -> dict:
+    return asdict(config)
