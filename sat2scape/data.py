@@ -1,0 +1,101 @@
+"""Training data: decode images once into a uint8 tensor cache, then batch from memory.
+
+On CPU decoding is cheap next to compute, but on a GPU the balance flips, so every image is
+decoded once into `data/<name>/cache/<kind>-<hash>.pt` (uint8, N x 3 x H x W). The hash covers
+the manifest rows, the file sizes and mtimes and the resolution, so a changed dataset is never
+served from a stale cache. Training then moves the whole tensor to the device and indexes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import manifest
+from .files import atomic_torch_save
+
+
+def load_image(path: str | Path, size: int) -> np.ndarray:
+    """Decode an image as RGB, centre-crop to a square, resize to size x size: HxWx3 uint8."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        s = min(w, h)
+        im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s))
+        if s != size:
+            im = im.resize((size, size), Image.Resampling.BICUBIC)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def cached_images(dataset: str | Path, rel_paths: list[str], size: int, kind: str,
+                  progress: bool = True) -> torch.Tensor:
+    """uint8 tensor N x 3 x size x size of the images at `rel_paths`, decoded at most once."""
+    dataset = Path(dataset)
+    key = hashlib.sha256(f"{kind}:{size}".encode())
+    for rel in rel_paths:
+        st = (dataset / rel).stat()
+        key.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    cache_path = dataset / "cache" / f"{kind}-{size}-{key.hexdigest()[:16]}.pt"
+    if cache_path.exists():
+        return torch.load(cache_path, weights_only=True)
+    images = np.empty((len(rel_paths), size, size, 3), dtype=np.uint8)
+    for i, rel in enumerate(tqdm(rel_paths, desc=f"decoding {kind}", disable=not progress, leave=False)):
+        images[i] = load_image(dataset / rel, size)
+    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    atomic_torch_save(cache_path, tensor)
+    return tensor
+
+
+@dataclass
+class PairedImages:
+    """One split of a dataset in memory: photos and their satellite tiles, as uint8 tensors."""
+
+    ids: list[str]
+    photos: torch.Tensor   # N x 3 x H x W uint8
+    tiles: torch.Tensor    # N x 3 x H x W uint8
+    table: pd.DataFrame    # the pairs.csv rows, in the same order
+
+
+def load_pairs(dataset: str | Path, split: str | list[str] = "train", size: int = 128,
+               max_images: int = 0, progress: bool = True, with_tiles: bool = True) -> PairedImages:
+    """Read pairs.csv, keep the split(s), decode photos (and tiles) through the cache."""
+    splits = [split] if isinstance(split, str) else list(split)
+    table = manifest.read(dataset, "pairs.csv")
+    table = table[table["split"].isin(splits)].reset_index(drop=True)
+    if max_images:
+        table = table.iloc[:max_images].reset_index(drop=True)
+    if table.empty:
+        raise manifest.ManifestError(
+            f"{Path(dataset) / 'pairs.csv'} has no rows in split {splits}; "
+            "generate more data or check the split column")
+    photos = cached_images(dataset, list(table["photo_path"]), size, "photos", progress)
+    tiles = (cached_images(dataset, list(table["satellite_path"]), size, "tiles", progress)
+             if with_tiles else torch.empty(0, dtype=torch.uint8))
+    return PairedImages(list(table["photo_id"]), photos, tiles, table)
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the generator's tanh range."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return images.detach().float().add(1.0).mul(127.5).round().clamp_(0, 255).to(torch.uint8)
+
+
+def epoch_order(n: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1) -> torch.Tensor:
+    """The sample order of one epoch, a pure function of (seed, epoch).
+
+    Because the order does not depend on any RNG state, a run resumed mid-epoch continues with
+    exactly the batches it would have seen. Under DDP each rank takes every world_size-th index.
+    """
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)[rank::world_size]
