@@ -1,0 +1,24 @@
+# The README's two Quick start commands: `make demo` and `make test`.
+# Both create .venv with Python 3.11 (or python3) and install the package into it once.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+# A faster memory allocator when the machine has one (apt-get install libtcmalloc-minimal4):
+# glibc returns big activation buffers to the kernel after every step (see README, Speed).
+FAST_MALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/*/libjemalloc.so.2))
+
+.PHONY: demo test setup
+
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	LD_PRELOAD=$(FAST_MALLOC) $(PY) -m sat2scape demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
