@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
+import re
 import typing
 from dataclasses import asdict, dataclass, fields
 
@@ -52,7 +54,7 @@ class GANConfig:
 class EncoderConfig:
     data: str = "data/world"
     runs: str = "data/runs"
-    desc: str = ""
+    desc: str = ""                      # appended to the run directory's name; "" = the loss name
     gan_run: str = ""                   # run directory of the frozen generator; "" = latest gan run
     nef: int = 64                       # encoder width
     image_size: int = 128
@@ -64,11 +66,15 @@ class EncoderConfig:
     lr_step_size: int = 50
     lr_gamma: float = 0.5
     loss: str = "custom"                # a name from sat2scape.losses.LOSSES
-    latent_reg: float = 0.01            # weight of the prior term keeping E(tile) where G was trained
+    layout_weight: float = 1.0          # custom loss: weight of the 8x8 colour-layout L1 term
+    fm_weight: float = 0.1              # custom loss: weight of discriminator feature matching
+    latent_reg: float = 0.01            # weight of the N(0, I) prior keeping E(tile) where G was trained
     hflip: bool = True                  # flip tile and photo together
+    rot90: bool = False                 # turn the tile by a random multiple of 90 degrees (for views of unknown heading)
     bf16: str = "auto"
     channels_last: bool = True
     max_images: int = 0
+    val_images: int = 0                 # validate on the first N val pairs each epoch; 0 = all
     sample_every: int = 10
     checkpoint_every_steps: int = 200
     seed: int = 0
@@ -97,9 +103,10 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
 
 def make_config(cls: type, preset: str = "paper", **overrides):
     """A config from a named preset, then explicit overrides (None values are ignored)."""
-    if preset not in PRESETS[cls]:
-        raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; choose from {sorted(PRESETS[cls])}")
-    values = {**PRESETS[cls][preset], **{k: v for k, v in overrides.items() if v is not None}}
+    presets = PRESETS.get(cls, {"paper": {}})
+    if preset not in presets:
+        raise ValueError(f"unknown preset {preset!r} for {cls.__name__}; choose from {sorted(presets)}")
+    values = {**presets[preset], **{k: v for k, v in overrides.items() if v is not None}}
     unknown = set(values) - {f.name for f in fields(cls)}
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s): {sorted(unknown)}")
@@ -120,20 +127,34 @@ def _parse_bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
+def field_comments(cls: type) -> dict[str, str]:
+    """The `# comment` after each field in the class's source: the flag's help text."""
+    comments = {}
+    for line in inspect.getsource(cls).splitlines():
+        m = re.match(r"\s+(\w+):[^#]*#\s*(.+)$", line)
+        if m:
+            comments[m.group(1)] = m.group(2).strip()
+    return comments
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add `--preset` and one `--field-name` flag per dataclass field (default: the preset's)."""
-    parser.add_argument("--preset", default="paper", choices=sorted(PRESETS[cls]),
-                        help="named settings; flags below override it")
+    """Add `--preset` (when the class has presets) and one `--field-name` flag per dataclass
+    field, documented by the field's comment. Unset flags keep the preset's value."""
+    if cls in PRESETS:
+        parser.add_argument("--preset", default="paper", choices=sorted(PRESETS[cls]),
+                            help="named settings; flags below override it")
     hints = typing.get_type_hints(cls)
+    comments = field_comments(cls)
     for f in fields(cls):
         kind = hints[f.name]
         parse = _parse_bool if kind is bool else kind
+        help_ = f"{comments.get(f.name, '')} (default {f.default!r})".strip()
         parser.add_argument("--" + f.name.replace("_", "-"), dest=f.name, type=parse, default=None,
-                            metavar=kind.__name__.upper(), help=f"default {f.default!r} (paper preset)")
+                            metavar=kind.__name__.upper(), help=help_)
 
 
 def config_from_args(cls: type, args: argparse.Namespace):
-    return make_config(cls, args.preset, **{f.name: getattr(args, f.name, None) for f in fields(cls)})
+    return make_config(cls, getattr(args, "preset", "paper"), **{f.name: getattr(args, f.name, None) for f in fields(cls)})
 
 
 def to_dict(config) -> dict:
