@@ -1,0 +1,237 @@
+"""The built-in world: shapes, determinism, manifests, region splits, resume, the CLI, and that the
+satellite tile and the ground view come from one field (water ahead shows as water, a wood
+ahead stands above the horizon)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT
+from sat2scape import manifest, world
+from sat2scape.world import WorldConfig
+
+CFG = WorldConfig()
+
+
+def horizon_row(cfg: WorldConfig, sky_seed: int) -> float:
+    """The view's horizon row for a sky seed (its camera tilt), as the renderer places it."""
+    f = cfg.view_size / 2 / math.tan(math.radians(cfg.fov_deg) / 2)
+    return cfg.view_size / 2 + f * math.tan(world._conditions(cfg.seed, sky_seed)["pitch"])
+
+
+def ray(x, y, heading, distances):
+    h = math.radians(heading)
+    return x + np.asarray(distances) * math.sin(h), y + np.asarray(distances) * math.cos(h)
+
+
+def test_sample_shapes_types_and_metadata():
+    s = world.sample(0, CFG)
+    assert s["tile"].shape == (128, 128, 3) and s["tile"].dtype == np.uint8
+    assert s["view"].shape == (128, 128, 3) and s["view"].dtype == np.uint8
+    assert s["view_classes"].shape == (128, 128) and s["view_classes"].dtype == np.uint8
+    assert s["view_classes"].max() < len(world.CLASS_NAMES)
+    assert (s["view_classes"][0] == world.SKY).all()          # the top row is sky
+    assert (s["view_classes"][-1] != world.SKY).all()         # the bottom row is ground
+    for image in (s["tile"], s["view"]):
+        assert image.std() > 8, "a flat image"
+        assert 20 < image.mean() < 235
+    assert s["photo_id"] == "world:000000"
+    assert abs(s["lat"] - world.ORIGIN_LAT) < 0.25 and abs(s["lon"] - world.ORIGIN_LON) < 0.4
+    assert 0 <= s["heading"] < 360 and s["sky"] in world.SKIES and s["split"] in manifest.SPLITS
+    assert s["taken_at"][5:7] in ("06", "07", "08")
+
+
+def test_sizes_are_configurable():
+    cfg = WorldConfig(tile_size=64, view_size=96, meters_per_pixel=2.0)
+    s = world.sample(1, cfg)
+    assert s["tile"].shape == (64, 64, 3) and s["view"].shape == (96, 96, 3) and s["view_classes"].shape == (96, 96)
+
+
+def test_same_seed_and_index_give_the_same_sample_and_other_seeds_do_not():
+    a, b = world.sample(7, CFG), world.sample(7, CFG)
+    for key in ("tile", "view", "view_classes"):
+        np.testing.assert_array_equal(a[key], b[key])
+    other = world.sample(7, WorldConfig(seed=1))
+    assert (other["x_m"], other["y_m"]) != (a["x_m"], a["y_m"])
+
+
+def test_landcover_is_vectorised_and_covers_every_kind_of_land():
+    g = np.linspace(-15000, 15000, 301)
+    x, y = np.meshgrid(g, g)
+    cls, height = world.landcover_at(x, y, CFG)
+    assert cls.shape == x.shape and height.shape == x.shape
+    share = np.bincount(cls.ravel(), minlength=len(world.CLASS_NAMES)) / cls.size
+    for c in (world.MEADOW, world.FIELD, world.FOREST_DECID, world.FOREST_CONIF, world.WATER, world.ROAD):
+        assert share[c] > 0.003, (world.CLASS_NAMES[c], share)
+    assert share[world.SKY] == 0
+    trees = (cls == world.FOREST_DECID) | (cls == world.FOREST_CONIF)
+    assert 8 < np.percentile(height[trees & (height > 0)], 75) < 30
+    # houses are small: look at more points
+    rng = np.random.default_rng(0)
+    cls, height = world.landcover_at(rng.uniform(-2e4, 2e4, 200_000), rng.uniform(-2e4, 2e4, 200_000), CFG)
+    houses = height[cls == world.HOUSE]
+    assert len(houses) > 50 and 3 <= houses.min() and houses.max() <= 8
+
+
+def test_generate_writes_valid_manifests_and_files(tmp_path):
+    out = world.generate(tmp_path / "w", 6, CFG, progress=False)
+    photos = manifest.read(out, "photos.csv")
+    pairs = manifest.read(out, "pairs.csv")
+    assert list(photos.columns) == manifest.COLUMNS["photos.csv"]
+    assert list(pairs.columns) == manifest.COLUMNS["pairs.csv"]
+    assert list(photos["photo_id"]) == [f"world:{i:06d}" for i in range(6)]
+    assert set(photos["source"]) == {"world"} and set(photos["license"]) == {"CC0"}
+    assert set(pairs["provider"]) == {"world"} and set(pairs["meters_per_pixel"]) == {1.0}
+    assert photos["heading"].between(0, 360).all()
+    assert photos["taken_at"].str[5:7].isin(["06", "07", "08"]).all()
+    from sat2scape.files import sha256_file
+    for p, pair in zip(photos.itertuples(), pairs.itertuples()):
+        assert p.path == pair.photo_path == f"photos/{manifest.safe_name(p.photo_id)}.jpg"
+        assert sha256_file(out / p.path) == p.sha256
+        assert Image.open(out / pair.satellite_path).size == (128, 128)
+        classes = Image.open(out / "classes" / f"{manifest.safe_name(p.photo_id)}.png")
+        assert classes.mode == "P" and np.asarray(classes).max() < len(world.CLASS_NAMES)
+    np.testing.assert_array_equal(np.asarray(Image.open(out / pairs["satellite_path"][2])), world.sample(2, CFG)["tile"])
+
+
+def test_bytes_do_not_depend_on_n_or_workers(tmp_path):
+    small = world.generate(tmp_path / "small", 3, CFG, progress=False)
+    big = world.generate(tmp_path / "big", 4, CFG, workers=2, progress=False)
+    for sub in ("photos", "satellite", "classes"):
+        for f in sorted((small / sub).iterdir()):
+            assert f.read_bytes() == (big / sub / f.name).read_bytes(), f
+    big_photos = manifest.read(big, "photos.csv").head(3)
+    assert big_photos.equals(manifest.read(small, "photos.csv"))
+
+
+def test_rerun_resumes_and_extends_without_duplicates(tmp_path):
+    out = world.generate(tmp_path / "w", 3, CFG, progress=False)
+    mtimes = {f: f.stat().st_mtime_ns for f in (out / "photos").iterdir()}
+    (out / "satellite" / "world_000001.png").unlink()  # as if killed mid-sample
+    world.generate(out, 5, CFG, progress=False)
+    pairs = manifest.read(out, "pairs.csv")
+    assert list(pairs["photo_id"]) == [f"world:{i:06d}" for i in range(5)]
+    assert (out / "satellite" / "world_000001.png").exists()
+    assert (out / "photos" / "world_000000.jpg").stat().st_mtime_ns == mtimes[out / "photos" / "world_000000.jpg"]
+    assert len(list((out / "photos").iterdir())) == 5
+    with pytest.raises(ValueError, match="other settings"):
+        world.generate(out, 5, WorldConfig(seed=3), progress=False)
+
+
+def test_splits_are_by_region_and_none_is_empty():
+    cfg = CFG
+    metas = [world._describe(i, cfg) for i in range(400)]
+    splits = [m["split"] for m in metas]
+    for split in manifest.SPLITS:
+        assert splits.count(split) / len(splits) > 0.03, (split, splits.count(split))
+    assert splits.count("train") / len(splits) > 0.6
+    # each region cell (as manifest.region_split cuts it) lies wholly in one split
+    cells = {}
+    for m in metas:
+        km_lon = 111.32 * math.cos(math.radians(m["lat"]))
+        cell = (math.floor(m["lat"] * 111.32 / cfg.split_cell_km), math.floor(m["lon"] * km_lon / cfg.split_cell_km))
+        cells.setdefault(cell, set()).add(m["split"])
+    assert all(len(s) == 1 for s in cells.values())
+    assert len(cells) > 60  # spread over the whole extent
+    # places spread over the extent
+    xs = np.array([m["x_m"] for m in metas])
+    assert xs.min() < -0.8 * cfg.extent_km * 500 and xs.max() > 0.8 * cfg.extent_km * 500
+
+
+def test_heading_option_is_honoured_and_recorded(tmp_path):
+    cfg = WorldConfig(heading=123.0)
+    out = world.generate(tmp_path / "w", 2, cfg, progress=False)
+    assert (manifest.read(out, "photos.csv")["heading"] == 123.0).all()
+    s = world.sample(1, cfg)
+    assert s["heading"] == 123.0
+    again = world.render_pair(s["x_m"], s["y_m"], 123.0, cfg, s["sky_seed"])
+    np.testing.assert_array_equal(again["view"], s["view"])
+    turned = world.render_pair(s["x_m"], s["y_m"], 303.0, cfg, s["sky_seed"])
+    np.testing.assert_array_equal(turned["tile"], s["tile"])  # the tile is north up: the same
+    assert not np.array_equal(turned["view"], s["view"])
+
+
+def test_cli(tmp_path):
+    out = tmp_path / "cli"
+    run = subprocess.run([sys.executable, "-m", "sat2scape", "world", "--n", "20", "--out", str(out),
+                          "--no-progress", "--heading", "45"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "20 pairs" in run.stdout
+    pairs = manifest.read(out, "pairs.csv")
+    assert len(pairs) == 20 and len(list((out / "photos").glob("*.jpg"))) == 20
+    assert (manifest.read(out, "photos.csv")["heading"] == 45.0).all()
+
+
+def find_shore(cfg: WorldConfig, rng: np.random.Generator):
+    """A spot on land 1 m from a lake or river, and the heading that faces the water across a
+    wide arc, with open land behind it and nothing tall nearby."""
+    half = cfg.extent_km * 500
+    x, y = rng.uniform(-half, half, 6000), rng.uniform(-half, half, 6000)
+    cls, _ = world.landcover_at(x, y, cfg)
+    for wx, wy in zip(x[cls == world.WATER], y[cls == world.WATER]):
+        for heading in range(0, 360, 30):
+            # walk out of the water, away from `heading`, to the first land
+            bx, by = ray(wx, wy, heading + 180, np.arange(0, 400, 1.0))
+            land = np.nonzero(world.landcover_at(bx, by, cfg)[0] != world.WATER)[0]
+            if not len(land):
+                continue
+            cx, cy = bx[land[0] + 1], by[land[0] + 1]  # 1 m up the shore
+            fan = [ray(cx, cy, heading + a, np.arange(3, 120, 3.0)) for a in (-25, 0, 25)]
+            ahead = np.concatenate([world.landcover_at(fx, fy, cfg)[0] for fx, fy in fan])
+            bx2, by2 = ray(cx, cy, heading + 180, np.arange(3, 120, 3.0))
+            cls_b, height_b = world.landcover_at(bx2, by2, cfg)
+            near_x, near_y = ray(cx, cy, heading, np.arange(0, 4, 0.5))
+            near_cls, near_h = world.landcover_at(near_x, near_y, cfg)
+            if ((ahead == world.WATER).mean() > 0.9 and (cls_b != world.WATER).all() and (height_b == 0).all()
+                    and near_cls[0] != world.WATER and (near_h == 0).all()):
+                return float(cx), float(cy), float(heading)
+    raise AssertionError("no lake shore found")
+
+
+def test_water_ahead_fills_the_lower_view_and_land_behind_does_not():
+    x, y, heading = find_shore(CFG, np.random.default_rng(0))
+    sky_seed = 11
+    lower = slice(int(horizon_row(CFG, sky_seed)) + 12, CFG.view_size)
+    facing = world.render_pair(x, y, heading, CFG, sky_seed)["view_classes"][lower]
+    assert (facing == world.WATER).mean() > 0.6, np.bincount(facing.ravel())
+    away = world.render_pair(x, y, heading + 180, CFG, sky_seed)["view_classes"][lower]
+    assert (away == world.WATER).mean() < 0.05
+
+
+def find_forest_edge(cfg: WorldConfig, rng: np.random.Generator):
+    """A spot in the open, facing a wood that starts 20-60 m ahead across a 50 degree arc."""
+    half = cfg.extent_km * 500
+    x, y = rng.uniform(-half, half, 3000), rng.uniform(-half, half, 3000)
+    cls, height = world.landcover_at(x, y, cfg)
+    forest = (world.FOREST_DECID, world.FOREST_CONIF)
+    for cx, cy in zip(x[(cls == world.MEADOW) & (height == 0)], y[(cls == world.MEADOW) & (height == 0)]):
+        for heading in range(0, 360, 45):
+            starts = []
+            for a in (-25, -12, 0, 12, 25):
+                fx, fy = ray(cx, cy, heading + a, np.arange(2, 120, 2.0))
+                c, _ = world.landcover_at(fx, fy, cfg)
+                wooded = np.nonzero(np.isin(c, forest))[0]
+                starts.append(2 + 2 * wooded[0] if len(wooded) else 1e9)
+                if len(wooded) and not np.isin(c[wooded[0]:wooded[0] + 10], forest).all():
+                    starts[-1] = 1e9  # a lone tree, not a wood
+            if 20 <= min(starts) and max(starts) <= 60:
+                return float(cx), float(cy), float(heading)
+    raise AssertionError("no forest edge found")
+
+
+def test_a_wood_ahead_stands_above_the_horizon():
+    x, y, heading = find_forest_edge(CFG, np.random.default_rng(1))
+    sky_seed = 5
+    horizon = int(horizon_row(CFG, sky_seed))
+    classes = world.render_pair(x, y, heading, CFG, sky_seed)["view_classes"]
+    above = classes[horizon - 10:horizon - 1]
+    assert np.isin(above, (world.FOREST_DECID, world.FOREST_CONIF)).mean() > 0.6, np.bincount(above.ravel())
+    assert (classes[:3] == world.SKY).mean() > 0.5  # 15-25 m trees 20-60 m away leave sky above
