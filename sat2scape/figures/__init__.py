@@ -1,8 +1,116 @@
-"""Every README figure and the demo GIF, one module per family:
+"""`python -m sat2scape figures`: every README figure and the demo GIF, from the code and the runs.
 
-    figures/world.py     the built-in world's contact sheet
+    figures/world.py     the built-in world's contact sheet (world_examples, datasets_examples)
     figures/diagrams.py  pipeline and layer diagrams drawn from the model definitions
     figures/gan.py       sample grid, latent traversal, loss curves
-    figures/encoder.py   loss tables, prediction grids, the demo GIF
-    figures/funnel.py    the filter funnel's report
+    figures/encoder.py   loss tables, prediction grids, the demo GIF's frames
+
+Tables (the evaluation against baselines, the loss tables, the seed sweep) are written as
+markdown under assets/ and copied into the README between `<!-- assets/NAME.md -->` and
+`<!-- end -->` markers, so the README always shows what the code last measured.
 """
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+from pathlib import Path
+
+from .. import runs
+from ..files import atomic_write_text
+
+READMES = ("README.md", "README.ru.md")
+BLOCK = re.compile(r"(<!-- (assets/[\w./-]+\.md) -->\n)(.*?)(<!-- end -->)", re.S)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="data/world", help="dataset folder the runs were trained on")
+    parser.add_argument("--runs", default="data/runs")
+    parser.add_argument("--gan-run", default=None, help="default: the newest gan run named *-demo, else the newest")
+    parser.add_argument("--encoder-run", default=None, help="default: the newest encoder run named *-demo, else the newest")
+    parser.add_argument("--out", default="assets")
+    parser.add_argument("--gif", default="demo/prediction.gif")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--no-readme", action="store_true", help="do not update the README tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    written = make_figures(args.data, args.runs, args.gan_run, args.encoder_run, args.out, args.gif, args.frames,
+                          update_readmes=not args.no_readme)
+    for path in written:
+        print(path)
+    return 0
+
+
+def pick_run(runs_root: str | Path, stage: str, explicit: str | None = None) -> Path:
+    """An explicit run, else the newest finished `*-demo` run of the stage, else the newest run."""
+    if explicit:
+        return Path(explicit)
+    finished = [d for d in runs.list_runs(runs_root, stage) if (d / "checkpoint.pt").exists()]
+    demo = [d for d in finished if d.name.endswith("-demo")]
+    if not finished:
+        raise FileNotFoundError(f"no finished {stage} run under {runs_root}: run `python -m sat2scape demo` first")
+    return (demo or finished)[-1]
+
+
+def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder_run=None, out="assets",
+                 gif="demo/prediction.gif", frames=60, update_readmes=True) -> list[Path]:
+    # Imported here: each family pulls in torch/matplotlib, and `--help` should stay instant.
+    from .. import demo, evaluate, train_encoder
+    from ..config import GANConfig
+    from ..data import load_pairs, to_uint8
+    from . import diagrams, gan, world
+    from .encoder import write_loss_samples
+
+    out = Path(out)
+    gan_run, encoder_run = pick_run(runs_root, "gan", gan_run), pick_run(runs_root, "encoder", encoder_run)
+    paper = GANConfig()
+    written = [world.world_examples(None, out / "world_examples.png"),
+               world.world_examples(data, out / "datasets_examples.png"),
+               *diagrams.architecture_diagrams(out, paper.nz, paper.ngf, paper.ndf),
+               *gan.gan_figures(gan_run, out)]
+
+    # The pipeline figures, around the first held-out pair and what the encoder makes of it.
+    held_out = load_pairs(data, "test", progress=False)
+    train_set = load_pairs(data, "train", max_images=3, progress=False)
+    E, G = train_encoder.load_encoder(encoder_run)
+    views, latents = train_encoder.predict_views(E, G, held_out.tiles[:1])
+    hwc = lambda t: t.permute(1, 2, 0).numpy()  # noqa: E731  (C x H x W uint8 -> H x W x C)
+    written.append(diagrams.generating_figure(hwc(held_out.tiles[0]), hwc(to_uint8(views)[0]),
+                                              latents[0].numpy(), out / "generating.png"))
+    written.append(diagrams.training_figure([hwc(p) for p in train_set.photos], hwc(held_out.tiles[0]),
+                                            hwc(held_out.photos[0]), out / "training.png"))
+
+    # The write-up's 3x3 loss tables, and the evaluation against baselines.
+    generated, real, matrices = evaluate.loss_tables(encoder_run)
+    written += write_loss_samples(out / "loss_samples", generated, real, matrices)
+    if not (encoder_run / "metrics.md").exists():
+        evaluate.evaluate(encoder_run, "test", oracle_images=64)
+    written.append(Path(shutil.copyfile(encoder_run / "metrics.md", out / "evaluation.md")))
+    sweeps = [d for d in runs.list_runs(runs_root, "sweep") if (d / "metrics.md").exists()]
+    if sweeps:
+        written.append(Path(shutil.copyfile(sweeps[-1] / "metrics.md", out / "encoder_seeds.md")))
+
+    written.append(demo.walk_gif(encoder_run, gif, frames))
+    if update_readmes:
+        written += [p for p in (update_readme(Path(name)) for name in READMES) if p]
+    return written
+
+
+def update_readme(readme: Path) -> Path | None:
+    """Replace each `<!-- assets/X.md -->` ... `<!-- end -->` block with the file's current text."""
+    if not readme.exists():
+        return None
+    text = readme.read_text(encoding="utf-8")
+
+    def fill(m: re.Match) -> str:
+        table = Path(m.group(2))
+        body = table.read_text(encoding="utf-8").strip() + "\n" if table.exists() else m.group(3)
+        return m.group(1) + body + m.group(4)
+
+    new = BLOCK.sub(fill, text)
+    if new != text:
+        atomic_write_text(readme, new)
+        return readme
+    return None

@@ -1,0 +1,179 @@
+"""The whole pipeline on the built-in world, on a CPU, in about ten minutes:
+
+    python -m sat2scape demo            # data/world (3000 pairs), GAN, encoder, evaluation, GIF
+    python -m sat2scape demo --smoke    # tiny everything, for tests and CI (under a minute)
+
+1. the world's paired data (`python -m sat2scape world`), unless the dataset is already there;
+2. the GAN with its `demo` preset (train_gan.train);
+3. the encoder with its `demo` preset, against that GAN's frozen generator;
+4. the evaluation on the held-out test region, baselines side by side (printed, and written to
+   the encoder run as metrics.md / metrics.json);
+5. demo/prediction.gif: a walk along a smooth path through the held-out region, each frame the
+   satellite tile | the predicted view | the true view at that point, heading along the path.
+
+Rerunning resumes: existing data is kept, an interrupted run continues from its checkpoint and
+a finished one is reused (it must be of the same preset, dataset and, for the encoder, GAN).
+`--fresh` trains new runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import evaluate, manifest, runs, train_encoder, train_gan, world
+from .config import EncoderConfig, GANConfig, make_config
+from .data import to_uint8
+from .figures.encoder import image_rows, save_gif
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=None, help="world pairs to generate (default 3000; smoke 160)")
+    parser.add_argument("--data", default=None, help="dataset folder (default data/world; smoke data/world-smoke)")
+    parser.add_argument("--runs", default="data/runs")
+    parser.add_argument("--gif", default=None,
+                        help="where the walk GIF goes (default demo/prediction.gif; smoke: inside --data)")
+    parser.add_argument("--frames", type=int, default=None, help="frames of the walk (default 60; smoke 6)")
+    parser.add_argument("--smoke", action="store_true", help="tiny everything: seconds to a minute")
+    parser.add_argument("--fresh", action="store_true", help="train new GAN and encoder runs even if finished ones exist")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    demo(n=args.n, data=args.data, runs_root=args.runs, gif=args.gif, frames=args.frames, smoke=args.smoke,
+         fresh=args.fresh, threads=args.threads, progress=not args.no_progress)
+    return 0
+
+
+def reusable_run(runs_root: str | Path, stage: str, desc: str, **config) -> Path | None:
+    """The newest run of `stage` named `*-<desc>` with a checkpoint and these config values."""
+    for run_dir in reversed(runs.list_runs(runs_root, stage)):
+        if run_dir.name.endswith("-" + desc) and (run_dir / "checkpoint.pt").exists():
+            saved = runs.read_config(run_dir)
+            if all(saved.get(k) == v for k, v in config.items()):
+                return run_dir
+    return None
+
+
+def walk(start_xy: tuple[float, float], frames: int, step_m: float = 10.0) -> list[tuple[float, float, float]]:
+    """(x, y, heading) along a gentle S-curve heading roughly north from `start_xy`: the camera
+    looks along the path (heading in degrees clockwise from north, as in the world)."""
+    length = frames * step_m
+    s = np.arange(frames + 1) * step_m
+    x = start_xy[0] + 0.1 * length * np.sin(2 * math.pi * s / length)
+    y = start_xy[1] + s
+    return [(float(x[i]), float(y[i]), math.degrees(math.atan2(x[i + 1] - x[i], y[i + 1] - y[i])) % 360)
+            for i in range(frames)]
+
+
+def held_out_walk(dataset: str | Path, world_cfg: world.WorldConfig, frames: int) -> list[tuple[float, float, float]]:
+    """A walk that starts at a test pair and stays inside the held-out region all the way."""
+    test = manifest.read(dataset, "pairs.csv").query("split == 'test'")
+    metres_per_deg_lon = world.METERS_PER_DEG_LAT * math.cos(math.radians(world.ORIGIN_LAT))
+    path = []
+    for lat, lon in zip(test["lat"], test["lon"]):  # invert world.to_latlon
+        start = ((lon - world.ORIGIN_LON) * metres_per_deg_lon, (lat - world.ORIGIN_LAT) * world.METERS_PER_DEG_LAT)
+        path = walk(start, frames)
+        if all(manifest.region_split(*world.to_latlon(x, y), cell_km=world_cfg.split_cell_km,
+                                     seed=world_cfg.seed) == "test" for x, y, _ in path):
+            break
+    return path
+
+
+def walk_gif(encoder_run: str | Path, gif: str | Path, frames: int = 60, sky_seed: int = 1,
+             progress: bool = True) -> Path:
+    """Render a walk through the held-out region with the world, predict every tile with the
+    encoder run, and write the GIF of satellite tile | predicted view | true view."""
+    dataset = runs.read_config(encoder_run)["data"]
+    world_cfg = world.WorldConfig(**json.loads((Path(dataset) / "world.json").read_text())["config"])
+    tiles, views = [], []
+    for x, y, heading in tqdm(held_out_walk(dataset, world_cfg, frames), desc="rendering the walk",
+                              disable=not progress, leave=False):
+        pair = world.render_pair(x, y, heading, world_cfg, sky_seed=sky_seed)
+        tiles.append(pair["tile"])
+        views.append(pair["view"])
+    tiles = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2)
+    views = torch.from_numpy(np.stack(views)).permute(0, 3, 1, 2)
+    E, G = train_encoder.load_encoder(encoder_run)
+    predicted = to_uint8(train_encoder.predict_views(E, G, tiles)[0])
+    images = [image_rows([tiles[i:i + 1], predicted[i:i + 1], views[i:i + 1]], scale=2) for i in range(frames)]
+    return save_gif(gif, images, duration_ms=150)
+
+
+def ensure_world(n: int, data: str | Path, progress: bool = True) -> Path:
+    """The world's paired dataset at `data` with at least n pairs; generated only when short."""
+    have = len(manifest.read(data, "pairs.csv")) if (Path(data) / "pairs.csv").exists() else 0
+    if have < n:
+        print(f"world: generating {n} pairs into {data}")
+        world.generate(data, n, progress=progress)
+    else:
+        print(f"world: {data} has {have} pairs; kept")
+    return Path(data)
+
+
+def ensure_gan(preset: str, data: str | Path, runs_root: str | Path = "data/runs", threads: int = 0,
+               fresh: bool = False, progress: bool = True) -> Path:
+    """A GAN run of `preset` on `data`: the newest such run, resumed (a no-op when finished), or
+    a new one."""
+    cfg = make_config(GANConfig, preset, data=str(data), runs=str(runs_root), desc=preset, threads=threads)
+    run_dir = None if fresh else reusable_run(runs_root, "gan", preset, data=str(data))
+    print(f"GAN ({preset} preset): " + (f"resuming {run_dir}" if run_dir else "new run"))
+    return train_gan.train(cfg, resume=run_dir, progress=progress)
+
+
+def ensure_encoder(preset: str, data: str | Path, gan_run: str | Path, runs_root: str | Path = "data/runs",
+                   threads: int = 0, fresh: bool = False, progress: bool = True, **overrides) -> Path:
+    """An encoder run of `preset` (and `overrides`, e.g. loss="mse") on `data` against `gan_run`:
+    the newest matching run, resumed (a no-op when finished), or a new one."""
+    desc = "-".join([preset, *(f"{k}_{v}" for k, v in overrides.items())])
+    cfg = make_config(EncoderConfig, preset, data=str(data), runs=str(runs_root), desc=desc, threads=threads,
+                      gan_run=str(gan_run), **overrides)
+    run_dir = None if fresh else reusable_run(runs_root, "encoder", desc, data=str(data), gan_run=str(gan_run))
+    print(f"encoder ({desc}): " + (f"resuming {run_dir}" if run_dir else "new run"))
+    return train_encoder.train(cfg, resume=run_dir, progress=progress)
+
+
+def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/runs", gif: str | None = None,
+         frames: int | None = None, smoke: bool = False, fresh: bool = False, threads: int = 0,
+         progress: bool = True) -> dict:
+    t0 = time.time()
+    preset = "smoke" if smoke else "demo"
+    n = n or (160 if smoke else 3000)
+    data = data or ("data/world-smoke" if smoke else "data/world")
+    gif = Path(gif or (Path(data) / "prediction.gif" if smoke else "demo/prediction.gif"))
+    frames = frames or (6 if smoke else 60)
+
+    print("== 1/5 data")
+    ensure_world(n, data, progress)
+    print("== 2/5 GAN")
+    gan_run = ensure_gan(preset, data, runs_root, threads, fresh, progress)
+    print("== 3/5 encoder")
+    enc_run = ensure_encoder(preset, data, gan_run, runs_root, threads, fresh, progress)
+
+    # evaluation on the held-out region (the oracle on a subset: it fits a latent per photo)
+    metrics_md = enc_run / "metrics.md"
+    if metrics_md.exists() and metrics_md.stat().st_mtime > (enc_run / "checkpoint.pt").stat().st_mtime:
+        print(f"== 4/5 evaluation: {metrics_md} is up to date")
+        table = metrics_md.read_text()
+    else:
+        print("== 4/5 evaluation on the held-out test region")
+        table = evaluate.evaluate(enc_run, "test", oracle_images=8 if smoke else 64,
+                                  oracle_steps=5 if smoke else 50, threads=threads, progress=progress)["markdown"]
+    print(table)
+
+    print(f"== 5/5 walk through the held-out region: {frames} frames")
+    walk_gif(enc_run, gif, frames, progress=progress)
+
+    produced = {"data": Path(data), "gan_run": gan_run, "encoder_run": enc_run, "metrics": metrics_md, "gif": gif}
+    print(f"\ndone in {time.time() - t0:.0f} s; produced:")
+    for name, path in produced.items():
+        print(f"  {name:12s} {path}")
+    return produced

@@ -1,0 +1,63 @@
+"""Held-out evaluation: retrieval behaves at its extremes, and the table has every baseline."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from sat2scape import evaluate, metrics
+from sat2scape.data import to_float
+from test_encoder import smooth_image, tiny  # noqa: F401  (fixture)
+
+
+def photo_batch(n, seed=0):
+    rng = np.random.default_rng(seed)
+    return to_float(torch.from_numpy(np.stack([smooth_image(rng, 32) for _ in range(n)])).permute(0, 3, 1, 2))
+
+
+def test_retrieval_of_a_perfect_predictor_is_top1():
+    photos = photo_batch(40)
+    summary = metrics.retrieval_summary(metrics.retrieval_ranks(photos.clone(), photos))
+    assert summary["top1"] == 1.0 and summary["median_rank"] == 1
+
+
+def test_retrieval_of_a_shuffled_predictor_is_chance():
+    photos = photo_batch(40)
+    g = torch.Generator().manual_seed(0)
+    runs = [metrics.retrieval_summary(metrics.retrieval_ranks(photos[torch.randperm(40, generator=g)], photos))
+            for _ in range(50)]
+    top1, top5 = np.mean([r["top1"] for r in runs]), np.mean([r["top5"] for r in runs])
+    median = np.mean([r["median_rank"] for r in runs])
+    assert abs(top1 - 1 / 40) < 0.02 and abs(top5 - 5 / 40) < 0.04
+    assert abs(median - 20.5) < 4
+
+
+def test_retrieval_of_a_subset_ranks_among_all_photos():
+    photos = photo_batch(30)
+    index = torch.tensor([3, 7, 11])
+    ranks = metrics.retrieval_ranks(photos[index], photos, true_index=index)
+    assert ranks.tolist() == [1, 1, 1]
+    assert metrics.retrieval_summary(ranks, gallery=30)["chance_top5"] == 5 / 30
+
+
+def test_nearest_neighbour_finds_the_same_tile():
+    tiles = ((photo_batch(10) + 1) * 127.5).round().to(torch.uint8)
+    assert evaluate.nearest_neighbour(tiles[[4, 2]], tiles).tolist() == [4, 2]
+
+
+def test_evaluation_table_has_every_baseline(tiny):  # noqa: F811
+    result = evaluate.evaluate(tiny.encoder_run, oracle_images=4, oracle_steps=2, threads=2, progress=False)
+    saved = json.loads((tiny.encoder_run / "metrics.json").read_text())
+    table = (tiny.encoder_run / "metrics.md").read_text()
+    assert set(saved["methods"]) == set(evaluate.METHODS)
+    for key, label in evaluate.METHODS.items():
+        assert label in table, label
+        row = saved["methods"][key]
+        assert all(np.isfinite(row[c]) for c, _ in evaluate.COLUMNS), key
+    assert saved["methods"]["oracle"]["n"] == 4 and saved["methods"]["encoder"]["n"] == saved["n"] == 12
+    assert "chance" in table and result["markdown"] in table
+    # the mean photo predicts one image for every tile, so its ranks are a permutation of 1..12:
+    # exactly chance (torch's median of 1..12 is the lower middle value, 6)
+    assert saved["methods"]["mean_photo"]["median_rank"] == 6.0
