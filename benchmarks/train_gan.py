@@ -10,7 +10,9 @@ ours       sat2scape.train_gan.train itself: photos decoded once into the uint8 
            the device, channels_last, bf16 autocast (--bf16), D frozen during the G step, EMA
 
 Both train the same Generator/Discriminator at 128 px on the first --images training photos of
---data for --epochs epochs; the last epoch's time is reported (the first one warms up oneDNN).
+--data. They alternate, one epoch each per round, for --rounds rounds, and the median epoch of
+the rounds after the first (which warms up oneDNN) is reported: on a shared machine, load from
+other processes then falls on both loops alike.
 Prints img/s, the ratio, the work per image (FLOPs of one reference step, counted by
 torch.utils.flop_counter) and the achieved GFLOP/s next to a large convolution's and a matmul's
 measured on this machine. The allocator matters on CPU: run it with and without tcmalloc.
@@ -55,28 +57,30 @@ def reference_step(G, D, opt_G, opt_D, real, nz):
     opt_G.step()
 
 
-def reference_loop(photo_dir: Path, cfg: GANConfig, epochs: int) -> tuple[list[float], list[float]]:
-    """Epoch times and per-step times of the plain loop."""
-    dataset = ImageFolder(str(photo_dir), transform=T.Compose([
-        T.Resize(cfg.image_size), T.CenterCrop(cfg.image_size), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)]))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
-    torch.manual_seed(0)
-    G, D = Generator(cfg.nz, cfg.ngf), Discriminator(cfg.ndf)
-    opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    epoch_times, step_times = [], []
-    for epoch in range(epochs):
+class ReferenceLoop:
+    """The plain loop: ImageFolder decoding JPEGs every epoch, fp32, contiguous memory."""
+
+    def __init__(self, photo_dir: Path, cfg: GANConfig):
+        dataset = ImageFolder(str(photo_dir), transform=T.Compose([
+            T.Resize(cfg.image_size), T.CenterCrop(cfg.image_size), T.ToTensor(), T.Normalize([0.5] * 3, [0.5] * 3)]))
+        self.loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+        torch.manual_seed(0)
+        self.G, self.D = Generator(cfg.nz, cfg.ngf), Discriminator(cfg.ndf)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.nz = cfg.nz
+
+    def epoch(self) -> tuple[float, list[float]]:
+        """Seconds for one epoch, and each step's seconds (without the data loading)."""
+        step_times = []
         t_epoch = time.perf_counter()
-        for real, _ in loader:
+        for real, _ in self.loader:
             t0 = time.perf_counter()
             # the same random horizontal flip as ours, on the batch
             real = torch.where(torch.rand(len(real), 1, 1, 1) < 0.5, real.flip(3), real)
-            reference_step(G, D, opt_G, opt_D, real, cfg.nz)
-            if epoch == epochs - 1:
-                step_times.append(time.perf_counter() - t0)
-        epoch_times.append(time.perf_counter() - t_epoch)
-        print(f"  reference epoch {epoch + 1}: {epoch_times[-1]:.1f} s")
-    return epoch_times, step_times
+            reference_step(self.G, self.D, self.opt_G, self.opt_D, real, self.nz)
+            step_times.append(time.perf_counter() - t0)
+        return time.perf_counter() - t_epoch, step_times
 
 
 def step_gflop_per_image(cfg: GANConfig, batch: int = 4) -> float:
@@ -112,7 +116,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="data/world", help="dataset folder with pairs.csv")
     parser.add_argument("--images", type=int, default=256, help="training photos used")
-    parser.add_argument("--epochs", type=int, default=2, help="the last one is reported")
+    parser.add_argument("--rounds", type=int, default=3, help="one epoch of each loop per round; the first warms up")
     parser.add_argument("--ngf", type=int, default=64, help="G and D width (paper: 64)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--bf16", default="on", choices=["on", "off"], help="ours: bf16 autocast")
@@ -126,7 +130,7 @@ def main() -> None:
           f"{'tcmalloc' if 'tcmalloc' in preload else 'jemalloc' if 'jemalloc' in preload else 'glibc malloc'}")
 
     cfg = make_config(GANConfig, "paper", data=args.data, ngf=args.ngf, ndf=args.ngf, batch_size=args.batch_size,
-                      epochs=args.epochs, max_images=args.images, bf16=args.bf16,
+                      epochs=1, max_images=args.images, bf16=args.bf16,
                       channels_last=args.channels_last == "true", device="cpu", threads=args.threads,
                       swd_every=0, sample_every=0, checkpoint_every_steps=0)
     table = data.load_pairs(args.data, "train", cfg.image_size, args.images, progress=False, with_tiles=False).table
@@ -137,29 +141,36 @@ def main() -> None:
         for i, rel in enumerate(table["photo_path"]):
             (folder / f"{i:06d}{Path(rel).suffix}").symlink_to((Path(args.data) / rel).resolve())
 
-        print(f"ours: sat2scape.train_gan.train, bf16 {args.bf16}, channels_last {args.channels_last}")
-        run_dir = train(dataclasses.replace(cfg, runs=str(Path(tmp) / "runs")), progress=False)
-        ours = read_jsonl(run_dir / "stats.jsonl")[-1]
-        ours_img_s = ours["img_s"]
-        steps = len(table) // args.batch_size
-
-        ref_img_s = ref_step_img_s = None
-        if not args.skip_reference:
-            print("reference: ImageFolder + DataLoader, fp32, contiguous")
-            epoch_times, step_times = reference_loop(Path(tmp) / "photos", cfg, args.epochs)
-            ref_img_s = steps * args.batch_size / epoch_times[-1]
-            ref_step_img_s = args.batch_size / statistics.median(step_times)
+        reference = None if args.skip_reference else ReferenceLoop(Path(tmp) / "photos", cfg)
+        ours_s, ref_s, ref_steps = [], [], []
+        for r in range(args.rounds):
+            # ours: a one-epoch run of train() itself; its stats time the steps of the epoch
+            run_dir = train(dataclasses.replace(cfg, runs=str(Path(tmp) / "runs")), progress=False)
+            ours_s.append(read_jsonl(run_dir / "stats.jsonl")[-1]["epoch_time"])
+            line = f"round {r + 1}: ours {ours_s[-1]:.1f} s"
+            if reference is not None:
+                seconds, step_times = reference.epoch()
+                ref_s.append(seconds)
+                ref_steps += step_times if r else []
+                line += f", reference {seconds:.1f} s"
+            print(line)
+    measured = slice(1, None) if args.rounds > 1 else slice(None)
+    steps = len(table) // args.batch_size
+    ours_epoch = statistics.median(ours_s[measured])
+    ours_img_s = steps * args.batch_size / ours_epoch
 
     gflop = step_gflop_per_image(cfg)
     peaks = peak_gflops()
-    print(f"\n{len(table)} photos, batch {args.batch_size}, ngf = ndf = {args.ngf}, 128 px, "
-          f"last of {args.epochs} epochs ({steps} steps)")
+    print(f"\n{len(table)} photos, batch {args.batch_size}, ngf = ndf = {args.ngf}, 128 px, {steps} steps per "
+          f"epoch, median epoch of rounds 2..{args.rounds}")
     print(f"work: {gflop:.2f} GFLOP per image per GAN step (reference step, FlopCounterMode)")
     print(f"{'loop':<12}{'epoch s':>9}{'img/s':>9}{'GFLOP/s':>10}")
-    print(f"{'ours':<12}{ours['epoch_time']:>9.1f}{ours_img_s:>9.1f}{ours_img_s * gflop:>10.0f}")
-    if ref_img_s:
-        print(f"{'reference':<12}{steps * args.batch_size / ref_img_s:>9.1f}{ref_img_s:>9.1f}"
-              f"{ref_img_s * gflop:>10.0f}   (median step alone: {ref_step_img_s:.1f} img/s)")
+    print(f"{'ours':<12}{ours_epoch:>9.1f}{ours_img_s:>9.1f}{ours_img_s * gflop:>10.0f}")
+    if ref_s:
+        ref_epoch = statistics.median(ref_s[measured])
+        ref_img_s = steps * args.batch_size / ref_epoch
+        print(f"{'reference':<12}{ref_epoch:>9.1f}{ref_img_s:>9.1f}{ref_img_s * gflop:>10.0f}"
+              f"   (its median step without data loading: {args.batch_size / statistics.median(ref_steps or [ref_epoch / steps]):.1f} img/s)")
         print(f"ratio ours / reference: {ours_img_s / ref_img_s:.2f}x")
     for name, value in peaks.items():
         print(f"peak {name:<26}{value:>8.0f} GFLOP/s")
