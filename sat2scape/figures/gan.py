@@ -96,6 +96,6 @@ def traversal(run_dir, out: str | Path, steps: int = 9, span: float = 2.5, seed:
 def gan_figures(run_dir=None, out_dir: str | Path = "assets") -> list[Path]:
     """gan_results.png, gan_traversal.png and gan_losses.png of a run (default: the latest)."""
     run_dir, out_dir = _latest_gan_run(run_dir), Path(out_dir)
-    return [sample_grid(run_dir, out_dir / "gan_results.png"),
+    return [sample_grid(run_dir, out_dir / "gan_results.png", n=32),
             traversal(run_dir, out_dir / "gan_traversal.png"),
             plot_losses(read_jsonl(run_dir / "stats.jsonl"), out_dir / "gan_losses.png")]
