@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="data/runs")
     parser.add_argument("--gif", default=None,
                         help="where the walk GIF goes (default demo/prediction.gif; smoke: inside --data)")
-    parser.add_argument("--frames", type=int, default=None, help="frames of the walk (default 60; smoke 6)")
+    parser.add_argument("--frames", type=int, default=None, help="frames of the walk (default 24; smoke 6)")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: seconds to a minute")
     parser.add_argument("--fresh", action="store_true", help="train new GAN and encoder runs even if finished ones exist")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
@@ -149,7 +149,7 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
     n = n or (160 if smoke else 3000)
     data = data or ("data/world-smoke" if smoke else "data/world")
     gif = Path(gif or (Path(data) / "prediction.gif" if smoke else "demo/prediction.gif"))
-    frames = frames or (6 if smoke else 60)
+    frames = frames or (6 if smoke else 24)
 
     print("== 1/5 data")
     ensure_world(n, data, progress)

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--encoder-run", default=None, help="default: the newest encoder run named *-demo, else the newest")
     parser.add_argument("--out", default="assets")
     parser.add_argument("--gif", default="demo/prediction.gif")
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--no-readme", action="store_true", help="do not update the README tables")
 
 
@@ -55,7 +55,7 @@ def pick_run(runs_root: str | Path, stage: str, explicit: str | None = None) -> 
 
 
 def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder_run=None, out="assets",
-                 gif="demo/prediction.gif", frames=60, update_readmes=True) -> list[Path]:
+                 gif="demo/prediction.gif", frames=24, update_readmes=True) -> list[Path]:
     # Imported here: each family pulls in torch/matplotlib, and `--help` should stay instant.
     from .. import demo, evaluate, train_encoder
     from ..config import GANConfig
