@@ -58,11 +58,20 @@ class Skipped(Exception):
     """VK refused this one request (private, deleted, access denied); the run goes on."""
 
 
+def _can_prompt() -> bool:
+    """A person can answer a prompt: a terminal, or a running notebook kernel (not merely an
+    imported ipykernel, which test runners and tools also pull in)."""
+    shell = sys.modules["IPython"].get_ipython() if "IPython" in sys.modules else None
+    if type(shell).__name__ == "ZMQInteractiveShell":
+        return True
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
 def get_token(env: str = "VK_TOKEN") -> Secret:
     """The VK token from `env`, else a getpass prompt (a terminal or a notebook); never echoed."""
     value = os.environ.get(env, "").strip()
     if not value:
-        if not ("ipykernel" in sys.modules or (sys.stdin is not None and sys.stdin.isatty())):
+        if not _can_prompt():
             raise ValueError(f"{env} is not set: export {env}=<your VK access token> and rerun "
                              f"(a user or service key; it is never printed or saved)")
         import getpass
