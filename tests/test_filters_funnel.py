@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import REAL_SAMPLES
-from sat2scape import manifest
+from sat2scape import manifest, world
 from sat2scape.__main__ import main
 from sat2scape.filters import funnel, review, scene
 from sat2scape.filters.funnel import FilterConfig
@@ -26,9 +26,6 @@ def nature_weights(tmp_path_factory):
 
 def test_world_dataset_passes_scene_and_people(tmp_path, nature_weights):
     """The built-in world's views: nobody is in them, so the people stage keeps them all."""
-    world = pytest.importorskip("sat2scape.world")
-    if not hasattr(world, "generate"):
-        pytest.skip("sat2scape.world has no generate() yet; the demo dataset test covers real photos")
     dataset = tmp_path / "world"
     world.generate(dataset, 16, world.WorldConfig())
     funnel.filter_dataset(dataset, stages="geotag,scene,people", weights=str(nature_weights), device="cpu",
