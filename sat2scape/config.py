@@ -95,8 +95,12 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
     },
     EncoderConfig: {
         "paper": {},
-        "demo": dict(nef=32, epochs=10, batch_size=32, lr_step_size=6, sample_every=2,
-                     bf16="on", checkpoint_every_steps=50),
+        # Measured on the built-in world (val split, 2 CPU cores): at this budget `mse` reaches
+        # a better retrieval rank than `custom` (whose MS-SSIM and discriminator terms cost 3x per
+        # step and pull towards crisp but wrong scenes), and 20 epochs beat 10. The prior is
+        # weaker than the paper preset's: on mse's small loss values 0.01 pulled z to ~0.6.
+        "demo": dict(nef=32, epochs=20, batch_size=32, lr_step_size=12, loss="mse", latent_reg=0.001,
+                     sample_every=4, bf16="on", checkpoint_every_steps=100),
         "smoke": dict(nef=8, epochs=2, batch_size=16, max_images=64, lr_step_size=1,
                       sample_every=1, bf16="off", checkpoint_every_steps=2),
     },
