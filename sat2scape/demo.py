@@ -53,17 +53,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def reusable_run(runs_root: str | Path, stage: str, desc: str, **config) -> Path | None:
-    """The newest run of `stage` named `*-<desc>` with a checkpoint and these config values."""
-    for run_dir in reversed(runs.list_runs(runs_root, stage)):
-        if run_dir.name.endswith("-" + desc) and (run_dir / "checkpoint.pt").exists():
-            saved = runs.read_config(run_dir)
-            if all(saved.get(k) == v for k, v in config.items()):
-                return run_dir
-    return None
-
-
-def walk(start_xy: tuple[float, float], frames: int, step_m: float = 10.0) -> list[tuple[float, float, float]]:
+def walk(start_xy: tuple[float, float], frames: int, step_m: float = 25.0) -> list[tuple[float, float, float]]:
     """(x, y, heading) along a gentle S-curve heading roughly north from `start_xy`: the camera
     looks along the path (heading in degrees clockwise from north, as in the world)."""
     length = frames * step_m
@@ -75,17 +65,45 @@ def walk(start_xy: tuple[float, float], frames: int, step_m: float = 10.0) -> li
 
 
 def held_out_walk(dataset: str | Path, world_cfg: world.WorldConfig, frames: int) -> list[tuple[float, float, float]]:
-    """A walk that starts at a test pair and stays inside the held-out region all the way."""
+    """The most varied walk that starts at a test pair and stays inside the held-out region.
+
+    Every frame must stand in the open (meadow, field or road, nothing tall on the spot or a few
+    metres ahead), and
+    among such walks the one whose tiles cover the most land-cover changes wins: a walk across
+    one meadow shows little.
+    """
     test = manifest.read(dataset, "pairs.csv").query("split == 'test'")
     metres_per_deg_lon = world.METERS_PER_DEG_LAT * math.cos(math.radians(world.ORIGIN_LAT))
-    path = []
+    offsets = np.linspace(-60, 60, 7)  # a cross of points over each tile
+    best, best_score = [], -1
     for lat, lon in zip(test["lat"], test["lon"]):  # invert world.to_latlon
         start = ((lon - world.ORIGIN_LON) * metres_per_deg_lon, (lat - world.ORIGIN_LAT) * world.METERS_PER_DEG_LAT)
         path = walk(start, frames)
-        if all(manifest.region_split(*world.to_latlon(x, y), cell_km=world_cfg.split_cell_km,
-                                     seed=world_cfg.seed) == "test" for x, y, _ in path):
-            break
-    return path
+        if not all(manifest.region_split(*world.to_latlon(x, y), cell_km=world_cfg.split_cell_km,
+                                         seed=world_cfg.seed) == "test" for x, y, _ in path):
+            continue
+        xs, ys, heading = (np.array(v) for v in zip(*path))
+        spot, height = world.landcover_at(xs, ys, world_cfg)
+        # and no tree or house within a few metres, nor just ahead (as world._place asks of samples)
+        ring = np.radians(np.arange(0, 360, 45))
+        dx = np.concatenate([3 * np.sin(ring), 6 * np.sin(ring)])[None] + 0 * xs[:, None]
+        dy = np.concatenate([3 * np.cos(ring), 6 * np.cos(ring)])[None] + 0 * ys[:, None]
+        ahead = np.array([9.0, 12.0, 15.0])
+        dx = np.concatenate([dx, ahead * np.sin(np.radians(heading))[:, None]], 1)
+        dy = np.concatenate([dy, ahead * np.cos(np.radians(heading))[:, None]], 1)
+        _, height_ahead = world.landcover_at(xs[:, None] + dx, ys[:, None] + dy, world_cfg)
+        if not (np.isin(spot, (world.MEADOW, world.FIELD, world.ROAD)) & (height == 0)).all() or height_ahead.any():
+            continue
+        around, _ = world.landcover_at(np.concatenate([xs[:, None] + offsets, xs[:, None] + 0 * offsets], 1),
+                                       np.concatenate([ys[:, None] + 0 * offsets, ys[:, None] + offsets], 1), world_cfg)
+        score = int((np.diff(around, axis=0) != 0).sum()) + len(np.unique(around))
+        if score > best_score:
+            best, best_score = path, score
+    if not best:  # no walk passed: fall back to the first test pair's
+        lat, lon = test["lat"].iloc[0], test["lon"].iloc[0]
+        best = walk(((lon - world.ORIGIN_LON) * metres_per_deg_lon, (lat - world.ORIGIN_LAT) * world.METERS_PER_DEG_LAT),
+                    frames)
+    return best
 
 
 def walk_gif(encoder_run: str | Path, gif: str | Path, frames: int = 60, sky_seed: int = 1,
@@ -124,7 +142,7 @@ def ensure_gan(preset: str, data: str | Path, runs_root: str | Path = "data/runs
     """A GAN run of `preset` on `data`: the newest such run, resumed (a no-op when finished), or
     a new one."""
     cfg = make_config(GANConfig, preset, data=str(data), runs=str(runs_root), desc=preset, threads=threads)
-    run_dir = None if fresh else reusable_run(runs_root, "gan", preset, data=str(data))
+    run_dir = None if fresh else runs.find_run(runs_root, "gan", preset, data=str(data))
     print(f"GAN ({preset} preset): " + (f"resuming {run_dir}" if run_dir else "new run"))
     return train_gan.train(cfg, resume=run_dir, progress=progress)
 
@@ -136,7 +154,7 @@ def ensure_encoder(preset: str, data: str | Path, gan_run: str | Path, runs_root
     desc = "-".join([preset, *(f"{k}_{v}" for k, v in overrides.items())])
     cfg = make_config(EncoderConfig, preset, data=str(data), runs=str(runs_root), desc=desc, threads=threads,
                       gan_run=str(gan_run), **overrides)
-    run_dir = None if fresh else reusable_run(runs_root, "encoder", desc, data=str(data), gan_run=str(gan_run))
+    run_dir = None if fresh else runs.find_run(runs_root, "encoder", desc, data=str(data), gan_run=str(gan_run))
     print(f"encoder ({desc}): " + (f"resuming {run_dir}" if run_dir else "new run"))
     return train_encoder.train(cfg, resume=run_dir, progress=progress)
 

@@ -12,7 +12,8 @@ held-out photos by descriptor distance to the prediction (metrics.retrieval_rank
     nearest neighbour   the photo of the training pair whose tile looks most like the query tile
                         (the retrieval descriptor, a 16x16 colour layout, applied to tiles)
     mean photo          the mean training photo, the same for every tile
-    random latent       G(z) for z ~ N(0, I): a realistic view that ignores the tile
+    random latent       G(z) for z ~ N(0, I): a realistic view that ignores the tile (the mean
+                        of 10 draws of z, as one draw's retrieval is a roll of the dice)
     oracle              G(z*) with z* fitted to the true photo itself (Adam on z through the
                         frozen G, the encoder's own loss): the best any encoder could do with
                         this generator, an upper bound
@@ -51,6 +52,7 @@ METHODS = {  # key -> row label in the table
     "random_latent": "G(random z)",
     "oracle": "oracle: z fitted to the photo (upper bound)",
 }
+RANDOM_DRAWS = 10  # G(random z) is scored as the mean over this many draws of z
 COLUMNS = [("ssim", "SSIM ↑"), ("ms-ssim", "MS-SSIM ↑"), ("psnr", "PSNR ↑"), ("l1", "L1 ↓"),
            ("top1", "top-1 ↑"), ("top5", "top-5 ↑"), ("median_rank", "median rank ↓")]
 
@@ -161,8 +163,11 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
     methods["nearest_neighbour"] = score(to_float(train_set.photos[nn_index]), photos)
     mean_photo = to_float(train_set.photos).mean(0, keepdim=True)
     methods["mean_photo"] = score(mean_photo.expand_as(photos), photos)
-    z = torch.randn(n, G.nz, generator=torch.Generator().manual_seed(seed))
-    methods["random_latent"] = score(generate(G, z, ctx=runtime.autocast(device, bf16)), photos)
+    # a random view hits its photo by luck alone; averaging draws measures that luck, not one roll
+    gen = torch.Generator().manual_seed(seed)
+    draws = [score(generate(G, torch.randn(n, G.nz, generator=gen), ctx=runtime.autocast(device, bf16)), photos)
+             for _ in range(RANDOM_DRAWS)]
+    methods["random_latent"] = {**{k: sum(d[k] for d in draws) / RANDOM_DRAWS for k in draws[0]}, "n": n}
     n_oracle = n if oracle_images < 0 else min(oracle_images, n)
     if n_oracle:
         D = (load_discriminator(resolve_gan_run(cfg, run_dir), device=device)
@@ -193,12 +198,15 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
 
 
 def distinct_examples(photos: torch.Tensor, count: int = 3) -> list[int]:
-    """`count` photos far apart in the retrieval descriptor (greedy farthest-point from photo 0),
-    so a table compares different scenes rather than three similar fields."""
+    """`count` typical but different photos: among the 80% nearest the mean (by the retrieval
+    descriptor; the farthest hold oddities such as a view into a wall of leaves), a greedy
+    farthest-point pick, so a table compares different scenes rather than three similar fields."""
     desc = metrics.retrieval_descriptor(to_float(photos))
-    chosen = [0]
+    typical = (desc - desc.mean(0)).norm(dim=1).argsort()[:max(count, len(desc) * 4 // 5)]
+    chosen = [int(typical[0])]
     while len(chosen) < min(count, len(photos)):
-        chosen.append(int(torch.cdist(desc, desc[chosen]).min(1).values.argmax()))
+        far = torch.cdist(desc[typical], desc[chosen]).min(1).values.argmax()
+        chosen.append(int(typical[far]))
     return chosen
 
 
@@ -229,7 +237,10 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
     for name in loss_names:
         for seed in seeds:
             cfg = replace(base, loss=name, seed=seed, desc=f"{base.desc or 'sweep'}-{name}-s{seed}")
-            run_dir = train(cfg, progress=progress)
+            cfg.gan_run = str(resolve_gan_run(cfg))
+            # a rerun reuses finished encoders and resumes an interrupted one
+            previous = runs.find_run(cfg.runs, "encoder", cfg.desc, data=cfg.data, gan_run=cfg.gan_run)
+            run_dir = train(cfg, resume=previous, progress=progress)
             results[(name, seed)] = evaluate(run_dir, split, oracle_images, oracle_steps, device=cfg.device,
                                              threads=cfg.threads, seed=seed, progress=progress)
     sweep_dir = runs.new_run_dir(base.runs, "sweep", base.desc or "encoder")

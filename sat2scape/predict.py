@@ -119,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
     if args.lat is None and not args.inputs:
         print("error: give TILE files or a folder, or --lat and --lon", file=sys.stderr)
         return 2
+    run_dir = Path(args.run) if args.run else runs.latest_run(args.runs, "encoder")
+    if run_dir is None or not (run_dir / "checkpoint.pt").exists():
+        print(f"error: {run_dir or f'no encoder run under {args.runs}'}: not a trained encoder run; "
+              "pass --run data/runs/<NNNNN>-encoder-*", file=sys.stderr)
+        return 2
     if args.lat is not None:
         from .sources.http import SourceError
         from .sources.satellite import Unavailable
@@ -140,10 +145,6 @@ def run(args: argparse.Namespace) -> int:
             tiles.append(tile)
     except NotAnImage as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
-    run_dir = Path(args.run) if args.run else runs.latest_run(args.runs, "encoder")
-    if run_dir is None:
-        print(f"error: no encoder run under {args.runs}; pass --run", file=sys.stderr)
         return 2
     runtime.set_threads(args.threads)
     E, G = load_encoder(run_dir, runtime.pick_device(args.device))

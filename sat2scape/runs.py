@@ -52,6 +52,17 @@ def latest_run(runs_root: str | Path, stage: str) -> Path | None:
     return runs[-1] if runs else None
 
 
+def find_run(runs_root: str | Path, stage: str, desc: str, **config) -> Path | None:
+    """The newest run of `stage` named `*-<desc>` with a checkpoint and these config.json values:
+    a finished one to reuse, or an interrupted one to resume (the demo and the seed sweep)."""
+    for run_dir in reversed(list_runs(runs_root, stage)):
+        if run_dir.name.endswith("-" + desc) and (run_dir / "checkpoint.pt").exists():
+            saved = read_config(run_dir)
+            if all(saved.get(k) == v for k, v in config.items()):
+                return run_dir
+    return None
+
+
 def write_config(run_dir: Path, config) -> None:
     atomic_write_json(run_dir / "config.json", dataclasses.asdict(config))
 

@@ -436,6 +436,9 @@ def run(args: argparse.Namespace) -> int:
     run_dir = train(cfg, resume=args.resume, progress=not args.no_progress, max_steps=args.max_steps)
     if dist.is_initialized():
         master = dist.get_rank() == 0
+        # rank 0 still writes the last checkpoint after the final collective: wait for it, or
+        # the other rank tears down its gloo connections mid-write and rank 0 aborts in C++
+        dist.barrier()
         dist.destroy_process_group()
         if not master:
             return 0

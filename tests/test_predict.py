@@ -58,3 +58,10 @@ def test_predict_fetches_the_tile_for_a_place(tiny, tmp_path, capsys):  # noqa: 
     assert code == 0, capsys.readouterr()
     assert out.exists() and (tmp_path / "view-tile.png").exists()
     assert "fetched 57.62,39.88" in capsys.readouterr().out
+
+
+def test_predict_names_a_missing_run(tmp_path, capsys):
+    tile = tmp_path / "t.png"
+    Image.new("RGB", (128, 128)).save(tile)
+    assert main(["predict", str(tile), "--run", str(tmp_path / "nope"), "-o", str(tmp_path / "v.png")]) == 2
+    assert "not a trained encoder run" in capsys.readouterr().err
