@@ -247,19 +247,24 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
     rows = {f"{name} seed {seed}": r["methods"]["encoder"] for (name, seed), r in results.items()}
     chance = next(iter(results.values()))["chance"]
     lines = [markdown_table(rows, chance, title_column="encoder (loss, seed)"), "",
-             "| loss | top-5 | margin over mean photo | margin over G(random z) | min margin over seeds |",
-             "|---|---:|---:|---:|---:|"]
+             "| loss | top-5 | margin over mean photo | margin over G(random z) | min margin over seeds "
+             "| median rank | G(random z) median rank |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     margins = {}
     for name in loss_names:
         top5 = [results[(name, s)]["methods"]["encoder"]["top5"] for s in seeds]
         over_mean = [t - results[(name, s)]["methods"]["mean_photo"]["top5"] for t, s in zip(top5, seeds)]
         over_random = [t - results[(name, s)]["methods"]["random_latent"]["top5"] for t, s in zip(top5, seeds)]
-        margins[name] = {"top5": top5, "over_mean_photo": over_mean, "over_random_latent": over_random}
+        median = [results[(name, s)]["methods"]["encoder"]["median_rank"] for s in seeds]
+        random_median = [results[(name, s)]["methods"]["random_latent"]["median_rank"] for s in seeds]
+        margins[name] = {"top5": top5, "over_mean_photo": over_mean, "over_random_latent": over_random,
+                         "median_rank": median, "random_latent_median_rank": random_median}
 
-        def pm(values):
-            return f"{statistics.mean(values):+.3f} ± {statistics.stdev(values) if len(values) > 1 else 0:.3f}"
+        def pm(values, digits=3):
+            spread = statistics.stdev(values) if len(values) > 1 else 0
+            return f"{statistics.mean(values):+.{digits}f} ± {spread:.{digits}f}"
         lines.append(f"| {name} | {pm(top5)[1:]} | {pm(over_mean)} | {pm(over_random)} | "
-                     f"{min(over_mean + over_random):+.3f} |")
+                     f"{min(over_mean + over_random):+.3f} | {pm(median, 1)[1:]} | {pm(random_median, 1)[1:]} |")
     markdown = "\n".join(lines)
     atomic_write_json(sweep_dir / "metrics.json", {
         "seeds": seeds, "losses": loss_names, "split": split, "margins": margins,

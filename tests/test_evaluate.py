@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from sat2scape import evaluate, metrics
+from sat2scape import evaluate, metrics, runs
 from sat2scape.data import to_float
-from test_encoder import smooth_image, tiny  # noqa: F401  (fixture)
+from test_encoder import smooth_image, smoke_config, tiny  # noqa: F401  (fixture)
 
 
 def photo_batch(n, seed=0):
@@ -61,3 +62,22 @@ def test_evaluation_table_has_every_baseline(tiny):  # noqa: F811
     # the mean photo predicts one image for every tile, so its ranks are a permutation of 1..12:
     # exactly chance (torch's median of 1..12 is the lower middle value, 6)
     assert saved["methods"]["mean_photo"]["median_rank"] == 6.0
+
+
+def test_sweep_reports_margins_per_seed_and_reuses_finished_runs(tiny, tmp_path):  # noqa: F811
+    """Two seeds: one encoder each, margins = encoder top-5 minus each baseline's, and a rerun
+    trains nothing new (it finds the finished runs)."""
+    base = replace(smoke_config(tiny), runs=str(tmp_path), gan_run=str(tiny.gan_run), epochs=1, desc="t")
+    first = evaluate.sweep(base, seeds=[0, 1], loss_names=["mse"], progress=False)
+    margins = first["margins"]["mse"]
+    for i, seed in enumerate([0, 1]):
+        methods = first["results"][("mse", seed)]["methods"]
+        assert margins["top5"][i] == methods["encoder"]["top5"]
+        assert margins["over_mean_photo"][i] == methods["encoder"]["top5"] - methods["mean_photo"]["top5"]
+        assert margins["over_random_latent"][i] == methods["encoder"]["top5"] - methods["random_latent"]["top5"]
+    assert "mse seed 0" in first["markdown"] and "mse seed 1" in first["markdown"]
+    assert (first["run_dir"] / "metrics.md").exists()
+    encoders = runs.list_runs(tmp_path, "encoder")
+    assert len(encoders) == 2
+    evaluate.sweep(base, seeds=[0, 1], loss_names=["mse"], progress=False)
+    assert runs.list_runs(tmp_path, "encoder") == encoders
