@@ -67,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", help="comma list: train one encoder per seed with the settings below, "
                                         "evaluate each and report margins over the baselines")
     parser.add_argument("--losses", help="comma list of losses to train and compare (the ablation)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("encoder settings for --seeds / --losses (and --device, --threads)")
     add_config_arguments(group, EncoderConfig)
 
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if sweeping:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else [cfg.seed]
         names = args.losses.split(",") if args.losses else [cfg.loss]
-        result = sweep(cfg, seeds, names, split=args.split, **oracle)
+        result = sweep(cfg, seeds, names, split=args.split, progress=not args.no_progress, **oracle)
         print(result["markdown"])
         print(f"\nwritten: {result['run_dir'] / 'metrics.md'}")
         return 0
@@ -87,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
     if run_dir is None:
         print(f"no encoder run under {cfg.runs}; pass --run or train one (python -m sat2scape train-encoder)")
         return 2
-    result = evaluate(run_dir, args.split, device=args.device or "auto", threads=args.threads or 0, **oracle)
+    result = evaluate(run_dir, args.split, device=args.device or "auto", threads=args.threads or 0,
+                      progress=not args.no_progress, **oracle)
     print(result["markdown"])
     print(f"\nwritten: {result['paths'][0]}, {result['paths'][1]}")
     return 0
