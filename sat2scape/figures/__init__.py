@@ -5,14 +5,16 @@
     figures/gan.py       sample grid, latent traversal, loss curves
     figures/encoder.py   loss tables, prediction grids, the demo GIF's frames
 
-Tables (the evaluation against baselines, the loss tables, the seed sweep) are written as
-markdown under assets/ and copied into the README between `<!-- assets/NAME.md -->` and
-`<!-- end -->` markers, so the README always shows what the code last measured.
+Tables (the evaluation against baselines, the loss tables, the seed sweep, the loss ablation)
+are written as markdown under assets/ and copied into the README between
+`<!-- assets/NAME.md -->` and `<!-- end -->` markers, so the README always shows what the code
+last measured.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 from pathlib import Path
@@ -88,9 +90,12 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
     if not (encoder_run / "metrics.md").exists():
         evaluate.evaluate(encoder_run, "test", oracle_images=64)
     written.append(Path(shutil.copyfile(encoder_run / "metrics.md", out / "evaluation.md")))
+    # the newest sweep over several seeds, and the newest over several losses (the ablation)
     sweeps = [d for d in runs.list_runs(runs_root, "sweep") if (d / "metrics.md").exists()]
-    if sweeps:
-        written.append(Path(shutil.copyfile(sweeps[-1] / "metrics.md", out / "encoder_seeds.md")))
+    for key, name in (("seeds", "encoder_seeds.md"), ("losses", "encoder_losses.md")):
+        wide = [d for d in sweeps if len(json.loads((d / "metrics.json").read_text())[key]) > 1]
+        if wide:
+            written.append(Path(shutil.copyfile(wide[-1] / "metrics.md", out / name)))
 
     written.append(demo.walk_gif(encoder_run, gif, frames))
     if update_readmes:
