@@ -272,6 +272,6 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
         "seeds": seeds, "losses": loss_names, "split": split, "margins": margins,
         "runs": {f"{name}-s{seed}": r["run"] for (name, seed), r in results.items()},
         "methods": {f"{name}-s{seed}": r["methods"] for (name, seed), r in results.items()}})
-    atomic_write_text(sweep_dir / "metrics.md", f"Seeds {seeds} on split `{split}`, {len(seeds)} encoders per loss, "
+    atomic_write_text(sweep_dir / "metrics.md", f"Seeds {seeds} on split `{split}`, {len(seeds)} encoder{'s' * (len(seeds) > 1)} per loss, "
                       f"preset-sized as configured (epochs {base.epochs}, nef {base.nef}).\n\n{markdown}\n")
     return {"run_dir": sweep_dir, "margins": margins, "markdown": markdown, "results": results}
