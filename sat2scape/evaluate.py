@@ -11,6 +11,9 @@ held-out photos by descriptor distance to the prediction (metrics.retrieval_rank
     encoder             G(E(tile)), the run being evaluated
     nearest neighbour   the photo of the training pair whose tile looks most like the query tile
                         (the retrieval descriptor, a 16x16 colour layout, applied to tiles)
+    linear layout       no generator: ridge regression from the tile's 16x16 colour layout to
+                        the photo's, upsampled; the blurred view a linear model reads off the
+                        tile, so it shows how much of a view the tile predicts at all
     mean photo          the mean training photo, the same for every tile
     random latent       G(z) for z ~ N(0, I): a realistic view that ignores the tile (the mean
                         of 10 draws of z, as one draw's retrieval is a roll of the dice)
@@ -48,6 +51,7 @@ from .train_gan import generate, load_discriminator
 METHODS = {  # key -> row label in the table
     "encoder": "encoder G(E(tile))",
     "nearest_neighbour": "nearest neighbour (tile descriptor)",
+    "linear_layout": "linear regression: tile → 16x16 photo layout (no G)",
     "mean_photo": "mean training photo",
     "random_latent": "G(random z)",
     "oracle": "oracle: z fitted to the photo (upper bound)",
@@ -100,6 +104,29 @@ def nearest_neighbour(query_tiles: torch.Tensor, train_tiles: torch.Tensor) -> t
     d = torch.cdist(metrics.retrieval_descriptor(to_float(query_tiles)),
                     metrics.retrieval_descriptor(to_float(train_tiles)))
     return d.argmin(1)
+
+
+def linear_layout(train_tiles: torch.Tensor, train_photos: torch.Tensor, query_tiles: torch.Tensor,
+                  size: int = 16, ridge: float = 10.0) -> torch.Tensor:
+    """Ridge regression from each tile's size x size colour layout to its photo's, fitted on the
+    training pairs and applied to `query_tiles` (uint8); returns views in [-1, 1] at full size.
+
+    A least-squares predictor may stay blurred where the tile is ambiguous (the sky, the far
+    horizon), which G(E(tile)) cannot: G must commit to one sharp scene. On retrieval, whose
+    descriptor is this same layout, that is an advantage, and the row says how much of a view is
+    predictable from the tile by the simplest model.
+    """
+    def layout(images):
+        return torch.cat([torch.nn.functional.adaptive_avg_pool2d(to_float(images[i:i + 256]), size).flatten(1)
+                          for i in range(0, len(images), 256)]).double()
+
+    x, y = layout(train_tiles), layout(train_photos)
+    x_mean, y_mean = x.mean(0), y.mean(0)
+    xc = x - x_mean
+    weights = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ (y - y_mean))
+    pred = ((layout(query_tiles) - x_mean) @ weights + y_mean).float().view(-1, 3, size, size)
+    return torch.nn.functional.interpolate(pred, size=query_tiles.shape[-1], mode="bilinear",
+                                           align_corners=False).clamp(-1, 1)
 
 
 def fit_latents(G, photos: torch.Tensor, loss_fn, latent_reg: float, steps: int = 50, lr: float = 0.1,
@@ -163,6 +190,7 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
     methods = {"encoder": score(predict_views(E, G, held_out.tiles, bf16=bf16)[0], photos)}
     nn_index = nearest_neighbour(held_out.tiles, train_set.tiles)
     methods["nearest_neighbour"] = score(to_float(train_set.photos[nn_index]), photos)
+    methods["linear_layout"] = score(linear_layout(train_set.tiles, train_set.photos, held_out.tiles), photos)
     mean_photo = to_float(train_set.photos).mean(0, keepdim=True)
     methods["mean_photo"] = score(mean_photo.expand_as(photos), photos)
     # a random view hits its photo by luck alone; averaging draws measures that luck, not one roll

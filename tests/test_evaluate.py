@@ -81,3 +81,15 @@ def test_sweep_reports_margins_per_seed_and_reuses_finished_runs(tiny, tmp_path)
     assert len(encoders) == 2
     evaluate.sweep(base, seeds=[0, 1], loss_names=["mse"], progress=False)
     assert runs.list_runs(tmp_path, "encoder") == encoders
+
+
+def test_linear_layout_recovers_a_linear_tile_to_photo_map():
+    """When each photo's colour layout is a linear function of its tile's (here: the channels
+    swapped and darkened), the ridge baseline learns it and retrieves every held-out photo."""
+    tiles = ((photo_batch(120, seed=1) + 1) * 127.5).round().to(torch.uint8)
+    photos = (tiles.float()[:, [2, 0, 1]] * 0.6 + 20).round().to(torch.uint8)
+    views = evaluate.linear_layout(tiles[:100], photos[:100], tiles[100:], ridge=1e-3)
+    assert views.shape == (20, 3, 32, 32) and views.min() >= -1 and views.max() <= 1
+    ranks = metrics.retrieval_ranks(views, to_float(photos[100:]))
+    assert ranks.tolist() == [1] * 20
+    assert (views - to_float(photos[100:])).abs().mean() < 0.05
