@@ -67,42 +67,26 @@ def walk(start_xy: tuple[float, float], frames: int, step_m: float = 25.0) -> li
 def held_out_walk(dataset: str | Path, world_cfg: world.WorldConfig, frames: int) -> list[tuple[float, float, float]]:
     """The most varied walk that starts at a test pair and stays inside the held-out region.
 
-    Every frame must stand in the open (meadow, field or road, nothing tall on the spot or a few
-    metres ahead), and
+    Every frame must stand where the world places its photographers (world.open_ground), and
     among such walks the one whose tiles cover the most land-cover changes wins: a walk across
     one meadow shows little.
     """
     test = manifest.read(dataset, "pairs.csv").query("split == 'test'")
-    metres_per_deg_lon = world.METERS_PER_DEG_LAT * math.cos(math.radians(world.ORIGIN_LAT))
     offsets = np.linspace(-60, 60, 7)  # a cross of points over each tile
-    best, best_score = [], -1
-    for lat, lon in zip(test["lat"], test["lon"]):  # invert world.to_latlon
-        start = ((lon - world.ORIGIN_LON) * metres_per_deg_lon, (lat - world.ORIGIN_LAT) * world.METERS_PER_DEG_LAT)
-        path = walk(start, frames)
+    walks = [walk(world.from_latlon(lat, lon), frames) for lat, lon in zip(test["lat"], test["lon"])]
+    best, best_score = walks[0], -1  # if no walk passes, the first test pair's
+    for path in walks:
         if not all(manifest.region_split(*world.to_latlon(x, y), cell_km=world_cfg.split_cell_km,
                                          seed=world_cfg.seed) == "test" for x, y, _ in path):
             continue
         xs, ys, heading = (np.array(v) for v in zip(*path))
-        spot, height = world.landcover_at(xs, ys, world_cfg)
-        # and no tree or house within a few metres, nor just ahead (as world._place asks of samples)
-        ring = np.radians(np.arange(0, 360, 45))
-        dx = np.concatenate([3 * np.sin(ring), 6 * np.sin(ring)])[None] + 0 * xs[:, None]
-        dy = np.concatenate([3 * np.cos(ring), 6 * np.cos(ring)])[None] + 0 * ys[:, None]
-        ahead = np.array([9.0, 12.0, 15.0])
-        dx = np.concatenate([dx, ahead * np.sin(np.radians(heading))[:, None]], 1)
-        dy = np.concatenate([dy, ahead * np.cos(np.radians(heading))[:, None]], 1)
-        _, height_ahead = world.landcover_at(xs[:, None] + dx, ys[:, None] + dy, world_cfg)
-        if not (np.isin(spot, (world.MEADOW, world.FIELD, world.ROAD)) & (height == 0)).all() or height_ahead.any():
+        if not world.open_ground(xs, ys, heading, world_cfg).all():
             continue
         around, _ = world.landcover_at(np.concatenate([xs[:, None] + offsets, xs[:, None] + 0 * offsets], 1),
                                        np.concatenate([ys[:, None] + 0 * offsets, ys[:, None] + offsets], 1), world_cfg)
         score = int((np.diff(around, axis=0) != 0).sum()) + len(np.unique(around))
         if score > best_score:
             best, best_score = path, score
-    if not best:  # no walk passed: fall back to the first test pair's
-        lat, lon = test["lat"].iloc[0], test["lon"].iloc[0]
-        best = walk(((lon - world.ORIGIN_LON) * metres_per_deg_lon, (lat - world.ORIGIN_LAT) * world.METERS_PER_DEG_LAT),
-                    frames)
     return best
 
 

@@ -107,7 +107,7 @@ def nearest_neighbour(query_tiles: torch.Tensor, train_tiles: torch.Tensor) -> t
 
 
 def linear_layout(train_tiles: torch.Tensor, train_photos: torch.Tensor, query_tiles: torch.Tensor,
-                  size: int = 16, ridge: float = 10.0) -> torch.Tensor:
+                  size: int = 16, ridge: float = 2.5) -> torch.Tensor:
     """Ridge regression from each tile's size x size colour layout to its photo's, fitted on the
     training pairs and applied to `query_tiles` (uint8); returns views in [-1, 1] at full size.
 
@@ -116,15 +116,14 @@ def linear_layout(train_tiles: torch.Tensor, train_photos: torch.Tensor, query_t
     descriptor is this same layout, that is an advantage, and the row says how much of a view is
     predictable from the tile by the simplest model.
     """
-    def layout(images):
-        return torch.cat([torch.nn.functional.adaptive_avg_pool2d(to_float(images[i:i + 256]), size).flatten(1)
-                          for i in range(0, len(images), 256)]).double()
+    def layout(images):  # the retrieval descriptor, in [0, 1]
+        return metrics.retrieval_descriptor(to_float(images), size).double()
 
     x, y = layout(train_tiles), layout(train_photos)
     x_mean, y_mean = x.mean(0), y.mean(0)
     xc = x - x_mean
     weights = torch.linalg.solve(xc.T @ xc + ridge * torch.eye(x.shape[1], dtype=x.dtype), xc.T @ (y - y_mean))
-    pred = ((layout(query_tiles) - x_mean) @ weights + y_mean).float().view(-1, 3, size, size)
+    pred = ((layout(query_tiles) - x_mean) @ weights + y_mean).float().view(-1, 3, size, size) * 2 - 1
     return torch.nn.functional.interpolate(pred, size=query_tiles.shape[-1], mode="bilinear",
                                            align_corners=False).clamp(-1, 1)
 

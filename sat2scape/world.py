@@ -1060,12 +1060,30 @@ def _render(x_m: float, y_m: float, heading_deg: float, cfg: WorldConfig, cond: 
     return {"tile": _render_tile(x_m, y_m, cfg, cond), "view": view, "view_classes": classes}
 
 
+def open_ground(x_m, y_m, heading_deg, cfg: WorldConfig) -> np.ndarray:
+    """Whether a photographer can stand at each point, looking along heading_deg (degrees
+    clockwise from north; broadcast against the points): on meadow, field or road, with nothing
+    taller than the grass within 5 m, nor 8-14 m ahead of the camera."""
+    x_m, y_m, h = np.broadcast_arrays(np.asarray(x_m, float), np.asarray(y_m, float),
+                                      np.radians(np.asarray(heading_deg, float)))
+    ring = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    ahead = np.array([8.0, 11.0, 14.0])
+
+    def offsets(*parts):  # one row of offsets per point: the spot, the ring, the points ahead
+        return np.concatenate([np.broadcast_to(p, x_m.shape + (np.shape(p)[-1],)) for p in parts], axis=-1)
+
+    ox = offsets([0.0], 5 * np.cos(ring), ahead * np.sin(h[..., None]))
+    oy = offsets([0.0], 5 * np.sin(ring), ahead * np.cos(h[..., None]))
+    cls, height = landcover_at(x_m[..., None] + ox, y_m[..., None] + oy, cfg)
+    return np.isin(cls[..., 0], (MEADOW, FIELD, ROAD)) & (height.max(axis=-1) == 0)
+
+
 def _place(index: int, cfg: WorldConfig) -> tuple[float, float, float, int]:
     """Where sample `index` stands, which way it looks, and its sky seed: (x, y, heading, sky_seed).
 
-    People take photos in the open: on meadows, fields and roads, not in water, in a house or
-    inside a wood, and not with their nose in a tree. Candidates are drawn uniformly over the
-    extent and the first one that passes is taken.
+    People take photos in the open (open_ground): on meadows, fields and roads, not in water, in
+    a house or inside a wood, and not with their nose in a tree. Candidates are drawn uniformly
+    over the extent and the first one that passes is taken.
     """
     rng = np.random.default_rng([cfg.seed, index, 1])
     heading = float(rng.uniform(0, 360)) if cfg.heading is None else float(cfg.heading) % 360
@@ -1074,19 +1092,13 @@ def _place(index: int, cfg: WorldConfig) -> tuple[float, float, float, int]:
     tries = 10  # about 60% of the land is open: all ten fail once in ten thousand
     cx = rng.uniform(-half, half, tries)
     cy = rng.uniform(-half, half, tries)
-    # for each candidate: the spot itself; nothing taller than the grass within 5 m, nor 8-14 m
-    # ahead of the camera; and what is around 40-90 m away, since most photos are taken near
-    # woods, water or villages
-    ring = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    clear = open_ground(cx, cy, heading, cfg)
+    # most photos are taken near woods, water or villages: look at what is 40-90 m around
     around = np.linspace(0, 2 * np.pi, 12, endpoint=False)
-    h = math.radians(heading)
-    ahead = np.array([8.0, 11.0, 14.0])
-    ox = np.concatenate([[0.0], 5 * np.cos(ring), ahead * math.sin(h), 40 * np.cos(around), 90 * np.cos(around)])
-    oy = np.concatenate([[0.0], 5 * np.sin(ring), ahead * math.cos(h), 40 * np.sin(around), 90 * np.sin(around)])
-    cls, height = landcover_at((cx[:, None] + ox).ravel(), (cy[:, None] + oy).ravel(), cfg)
-    cls, height = cls.reshape(tries, -1), height.reshape(tries, -1)
-    clear = np.isin(cls[:, 0], (MEADOW, FIELD, ROAD)) & (height[:, :12].max(axis=1) == 0)
-    scenic = clear & np.isin(cls[:, 12:], (FOREST_DECID, FOREST_CONIF, WATER, HOUSE)).any(axis=1)
+    ox = np.concatenate([40 * np.cos(around), 90 * np.cos(around)])
+    oy = np.concatenate([40 * np.sin(around), 90 * np.sin(around)])
+    cls, _ = landcover_at(cx[:, None] + ox, cy[:, None] + oy, cfg)
+    scenic = clear & np.isin(cls, (FOREST_DECID, FOREST_CONIF, WATER, HOUSE)).any(axis=1)
     want_scenic = rng.random() < 0.6
     pick = int(np.argmax(scenic)) if want_scenic and scenic.any() else int(np.argmax(clear))
     return float(cx[pick]), float(cy[pick]), heading, sky_seed
@@ -1097,6 +1109,12 @@ def to_latlon(x_m: float, y_m: float) -> tuple[float, float]:
     lat = ORIGIN_LAT + y_m / METERS_PER_DEG_LAT
     lon = ORIGIN_LON + x_m / (METERS_PER_DEG_LAT * math.cos(math.radians(ORIGIN_LAT)))
     return lat, lon
+
+
+def from_latlon(lat: float, lon: float) -> tuple[float, float]:
+    """The inverse of to_latlon: world metres (x east, y north) of a latitude and longitude."""
+    x_m = (lon - ORIGIN_LON) * METERS_PER_DEG_LAT * math.cos(math.radians(ORIGIN_LAT))
+    return x_m, (lat - ORIGIN_LAT) * METERS_PER_DEG_LAT
 
 
 def photo_id(index: int) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
+import types
 
 import pytest
 import torch
@@ -46,9 +47,19 @@ def test_swd_ranks_real_below_blurred_below_noise():
     assert "swd" in metrics.SET_METRICS and {"fid", "kid"} <= set(metrics.SET_METRICS)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch_fidelity") is not None, reason="torch-fidelity is installed")
-def test_fid_and_kid_are_skipped_with_a_reason(capsys):
+def test_fid_and_kid_are_skipped_with_a_reason(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_fidelity", None)  # as if not installed: import fails
     x = landscapes(4, 0)
     assert metrics.set_metrics(x, x, names=("fid", "kid")) == {}
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all("skipped" in s and "pip install torch-fidelity" in s for s in lines)
+
+
+def test_fid_without_inception_weights_says_where_to_put_them(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "torch_fidelity", types.ModuleType("torch_fidelity"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    x = landscapes(4, 0)
+    assert metrics.set_metrics(x, x, names=("fid",)) == {}
+    out = capsys.readouterr().out
+    assert f"no Inception weights at {tmp_path / 'checkpoints' / metrics.INCEPTION_FILE}" in out
+    assert metrics.INCEPTION_URL in out
