@@ -4,7 +4,7 @@
     python benchmarks/world.py --n 300    # a quicker look
 
 Prints, for one process:
-  1. render only (tile + view + class map) and render + encode (JPEG, PNGs) on the first
+  1. render only (tiles + view + class map) and render + encode (JPEG, PNGs) on the first
      `--stage-n` samples, as ms per pair;
   2. the whole `generate` (placement, render, encode, atomic writes, manifests) of `--n` pairs
      into a temporary folder: pairs/s, ms/pair, and the ratio to the 50 pairs/s target;
@@ -52,6 +52,7 @@ def main() -> None:
     for p in pairs:
         world._encode(p["view"], "JPEG", quality=cfg.jpeg_quality)
         world._encode(p["tile"], "PNG", compress_level=1)
+        world._encode(p["tile_wide"], "PNG", compress_level=1)
         world._class_png(p["view_classes"])
     encode_wall, encode_cpu = (t1 - t0 for t1, t0 in zip(clocks(), (wall, cpu)))
     print(f"render only       {render_wall / m * 1e3:6.1f} ms/pair wall, {render_cpu / m * 1e3:6.1f} ms CPU  ({m} pairs)")

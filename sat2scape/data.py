@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from . import manifest
+from . import geometry, manifest
 from .files import atomic_torch_save
 
 
@@ -59,8 +59,20 @@ class PairedImages:
 
     ids: list[str]
     photos: torch.Tensor   # N x 3 x H x W uint8
-    tiles: torch.Tensor    # N x 3 x H x W uint8
+    tiles: torch.Tensor    # N x 3 x H x W uint8, north up
     table: pd.DataFrame    # the pairs.csv rows, in the same order
+    headings: torch.Tensor | None = None    # N float degrees clockwise from north, NaN = unknown
+    wide_tiles: torch.Tensor | None = None  # N x 3 x W x W uint8 (geometry.wide_tile_size), or None
+
+    def tiles_turned(self, mode: str = "heading") -> torch.Tensor:
+        """The tiles as a model sees them: `north` (as stored) or `heading` (turned so that the
+        camera looks up; from the wide tiles, so no corner is empty; north-up where unknown)."""
+        if mode == "north":
+            return self.tiles
+        if mode != "heading":
+            raise ValueError(f"tile mode {mode!r}: choose 'north' or 'heading'")
+        source = self.wide_tiles if self.wide_tiles is not None else self.tiles
+        return geometry.turn_tiles(source, self.headings, self.tiles.shape[-1])
 
 
 def load_pairs(dataset: str | Path, split: str | list[str] = "train", size: int = 128,
@@ -78,7 +90,12 @@ def load_pairs(dataset: str | Path, split: str | list[str] = "train", size: int 
     photos = cached_images(dataset, list(table["photo_path"]), size, "photos", progress)
     tiles = (cached_images(dataset, list(table["satellite_path"]), size, "tiles", progress)
              if with_tiles else torch.empty(0, dtype=torch.uint8))
-    return PairedImages(list(table["photo_id"]), photos, tiles, table)
+    headings = torch.tensor(pd.to_numeric(table["heading"]).to_numpy(dtype=float), dtype=torch.float32)
+    wide_paths = table["satellite_wide_path"].astype(str).str.strip()
+    wide = None
+    if with_tiles and (wide_paths != "").all():
+        wide = cached_images(dataset, list(wide_paths), geometry.wide_tile_size(size), "tiles_wide", progress)
+    return PairedImages(list(table["photo_id"]), photos, tiles, table, headings, wide)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,18 @@
 """The whole pipeline on the built-in world, on a CPU, in about ten minutes:
 
-    python -m sat2scape demo            # data/world (3000 pairs), GAN, encoder, evaluation, GIF
+    python -m sat2scape demo            # data/world (3000 pairs), both models, evaluation, GIF
     python -m sat2scape demo --smoke    # tiny everything, for tests and CI (under a minute)
 
 1. the world's paired data (`python -m sat2scape world`), unless the dataset is already there;
-2. the GAN with its `demo` preset (train_gan.train);
-3. the encoder with its `demo` preset, against that GAN's frozen generator;
-4. the evaluation on the held-out test region, baselines side by side (printed, and written to
-   the encoder run as metrics.md / metrics.json);
-5. demo/prediction.gif: a walk along a smooth path through the held-out region, each frame the
-   satellite tile | the predicted view | the true view at that point, heading along the path.
+2. the write-up's GAN with its `demo` preset (train_gan.train);
+3. the write-up's encoder with its `demo` preset, against that GAN's frozen generator;
+4. the conditional, heading-aware model with its `demo` preset, started from that GAN's decoder
+   (train_conditional.train);
+5. the evaluation on the held-out test region, both models and the baselines side by side, by
+   region of the view (printed, and written to the encoder run as metrics.md / metrics.json);
+6. demo/prediction.gif: a walk along a smooth path through the held-out region, looking along
+   the path; each frame the satellite tile | the write-up's view | the conditional model's view
+   | the true view at that point.
 
 Rerunning resumes: existing data is kept, an interrupted run continues from its checkpoint and
 a finished one is reused (it must be of the same preset, dataset and, for the encoder, GAN).
@@ -19,8 +22,8 @@ a finished one is reused (it must be of the same preset, dataset and, for the en
 from __future__ import annotations
 
 import argparse
-import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -28,10 +31,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import evaluate, manifest, runs, train_encoder, train_gan, world
-from .config import EncoderConfig, GANConfig, make_config
+from . import evaluate, manifest, runs, train_conditional, train_encoder, train_gan, world
+from .config import ConditionalConfig, EncoderConfig, GANConfig, make_config
 from .data import to_uint8
-from .figures.encoder import image_rows, save_gif
+from .images import image_rows, save_gif
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +51,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    demo(n=args.n, data=args.data, runs_root=args.runs, gif=args.gif, frames=args.frames, smoke=args.smoke,
-         fresh=args.fresh, threads=args.threads, progress=not args.no_progress)
+    try:
+        demo(n=args.n, data=args.data, runs_root=args.runs, gif=args.gif, frames=args.frames, smoke=args.smoke,
+             fresh=args.fresh, threads=args.threads, progress=not args.no_progress)
+    except runs.DatasetTooSmall as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -90,23 +97,35 @@ def held_out_walk(dataset: str | Path, world_cfg: world.WorldConfig, frames: int
     return best
 
 
+WALK_LABELS = ("satellite tile", "write-up: G(E(tile))", "conditional, heading", "true view")
+
+
 def walk_gif(encoder_run: str | Path, gif: str | Path, frames: int = 60, sky_seed: int = 1,
-             progress: bool = True) -> Path:
-    """Render a walk through the held-out region with the world, predict every tile with the
-    encoder run, and write the GIF of satellite tile | predicted view | true view."""
+             conditional_run: str | Path | None = None, progress: bool = True) -> Path:
+    """Render a walk through the held-out region with the world, looking along the path; predict
+    every tile with the write-up's encoder run (and the conditional run, given the heading), and
+    write the GIF of satellite tile | write-up's view | [conditional view |] true view."""
     dataset = runs.read_config(encoder_run)["data"]
-    world_cfg = world.WorldConfig(**json.loads((Path(dataset) / "world.json").read_text())["config"])
-    tiles, views = [], []
-    for x, y, heading in tqdm(held_out_walk(dataset, world_cfg, frames), desc="rendering the walk",
-                              disable=not progress, leave=False):
-        pair = world.render_pair(x, y, heading, world_cfg, sky_seed=sky_seed)
-        tiles.append(pair["tile"])
-        views.append(pair["view"])
-    tiles = torch.from_numpy(np.stack(tiles)).permute(0, 3, 1, 2)
-    views = torch.from_numpy(np.stack(views)).permute(0, 3, 1, 2)
+    world_cfg = world.dataset_config(dataset)
+    path = held_out_walk(dataset, world_cfg, frames)
+    pairs = [world.render_pair(x, y, heading, world_cfg, sky_seed=sky_seed)
+             for x, y, heading in tqdm(path, desc="rendering the walk", disable=not progress, leave=False)]
+    headings = torch.tensor([heading for _, _, heading in path], dtype=torch.float32)
+
+    def stack(key):
+        return torch.from_numpy(np.stack([p[key] for p in pairs])).permute(0, 3, 1, 2)
+
+    tiles, views = stack("tile"), stack("view")
     E, G = train_encoder.load_encoder(encoder_run)
-    predicted = to_uint8(train_encoder.predict_views(E, G, tiles)[0])
-    images = [image_rows([tiles[i:i + 1], predicted[i:i + 1], views[i:i + 1]], scale=2) for i in range(frames)]
+    columns = [tiles, to_uint8(train_encoder.predict_views(E, G, tiles)[0])]
+    labels = list(WALK_LABELS[:2])
+    if conditional_run is not None:
+        G_cond, _ = train_conditional.load_generator(conditional_run)
+        columns.append(to_uint8(train_conditional.predict_views(G_cond, stack("tile_wide"), headings)))
+        labels.append(WALK_LABELS[2])
+    columns.append(views)
+    labels.append(WALK_LABELS[3])
+    images = [image_rows([c[i:i + 1] for c in columns], labels=labels, scale=2) for i in range(frames)]
     return save_gif(gif, images, duration_ms=150)
 
 
@@ -121,26 +140,33 @@ def ensure_world(n: int, data: str | Path, progress: bool = True) -> Path:
     return Path(data)
 
 
-def ensure_gan(preset: str, data: str | Path, runs_root: str | Path = "data/runs", threads: int = 0,
-               fresh: bool = False, progress: bool = True) -> Path:
-    """A GAN run of `preset` on `data`: the newest such run, resumed (a no-op when finished), or
-    a new one."""
-    cfg = make_config(GANConfig, preset, data=str(data), runs=str(runs_root), desc=preset, threads=threads)
-    run_dir = None if fresh else runs.find_run(runs_root, "gan", preset, data=str(data))
-    print(f"GAN ({preset} preset): " + (f"resuming {run_dir}" if run_dir else "new run"))
-    return train_gan.train(cfg, resume=run_dir, progress=progress)
+def check_splits(preset: str, data: str | Path) -> None:
+    """Stop before any run folder when a split is too small for the whole pipeline: a full batch
+    of training pairs for each of the two trainings, and a held-out pair for the evaluation."""
+    for cls, stage, per_batch in ((GANConfig, "GAN", 1), (EncoderConfig, "encoder", 1),
+                                  (ConditionalConfig, "conditional model", 2)):  # 2 views (z) per place
+        cfg = make_config(cls, preset)
+        need = cfg.batch_size // per_batch
+        runs.require_pairs(data, "train", need, f"the demo's {stage} ({preset} preset, a batch of {need} pairs)",
+                           cfg.max_images)
+    runs.require_pairs(data, "test", 1, "the demo's evaluation and walk")
 
 
-def ensure_encoder(preset: str, data: str | Path, gan_run: str | Path, runs_root: str | Path = "data/runs",
-                   threads: int = 0, fresh: bool = False, progress: bool = True, **overrides) -> Path:
-    """An encoder run of `preset` (and `overrides`, e.g. loss="mse") on `data` against `gan_run`:
-    the newest matching run, resumed (a no-op when finished), or a new one."""
+def ensure_run(stage: str, preset: str, data: str | Path, gan_run: str | Path | None = None,
+               runs_root: str | Path = "data/runs", threads: int = 0, fresh: bool = False, progress: bool = True,
+               **overrides) -> Path:
+    """A run of `stage` ("gan", "encoder" or "conditional") with `preset` and `overrides` (e.g.
+    loss="mse", heading="random", seed=1) on `data`, against (the encoder) or started from (the
+    conditional model) `gan_run`: the newest matching run, resumed (a no-op when finished), or
+    a new one. Its name is <NNNNN>-<stage>-<preset>[-<key>_<value>...]."""
+    cls, train = {"gan": (GANConfig, train_gan.train), "encoder": (EncoderConfig, train_encoder.train),
+                  "conditional": (ConditionalConfig, train_conditional.train)}[stage]
     desc = "-".join([preset, *(f"{k}_{v}" for k, v in overrides.items())])
-    cfg = make_config(EncoderConfig, preset, data=str(data), runs=str(runs_root), desc=desc, threads=threads,
-                      gan_run=str(gan_run), **overrides)
-    run_dir = None if fresh else runs.find_run(runs_root, "encoder", desc, data=str(data), gan_run=str(gan_run))
-    print(f"encoder ({desc}): " + (f"resuming {run_dir}" if run_dir else "new run"))
-    return train_encoder.train(cfg, resume=run_dir, progress=progress)
+    link = {} if gan_run is None else {"gan_run": str(gan_run)}
+    cfg = make_config(cls, preset, data=str(data), runs=str(runs_root), desc=desc, threads=threads, **link, **overrides)
+    run_dir = None if fresh else runs.find_run(runs_root, stage, desc, data=str(data), **link)
+    print(f"{stage} ({desc}): " + (f"resuming {run_dir}" if run_dir else "new run"))
+    return train(cfg, resume=run_dir, progress=progress)
 
 
 def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/runs", gif: str | None = None,
@@ -153,28 +179,32 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
     gif = Path(gif or (Path(data) / "prediction.gif" if smoke else "demo/prediction.gif"))
     frames = frames or (6 if smoke else 24)
 
-    print("== 1/5 data")
+    print("== 1/6 data")
     ensure_world(n, data, progress)
-    print("== 2/5 GAN")
-    gan_run = ensure_gan(preset, data, runs_root, threads, fresh, progress)
-    print("== 3/5 encoder")
-    enc_run = ensure_encoder(preset, data, gan_run, runs_root, threads, fresh, progress)
+    check_splits(preset, data)
+    print("== 2/6 the write-up's GAN")
+    gan_run = ensure_run("gan", preset, data, None, runs_root, threads, fresh, progress)
+    print("== 3/6 the write-up's encoder")
+    enc_run = ensure_run("encoder", preset, data, gan_run, runs_root, threads, fresh, progress)
+    print("== 4/6 the conditional, heading-aware model (started from the GAN's decoder)")
+    cond_run = ensure_run("conditional", preset, data, gan_run, runs_root, threads, fresh, progress)
 
     # evaluation on the held-out region (the oracle on a subset: it fits a latent per photo)
     metrics_md = enc_run / "metrics.md"
     if metrics_md.exists() and metrics_md.stat().st_mtime > (enc_run / "checkpoint.pt").stat().st_mtime:
-        print(f"== 4/5 evaluation: {metrics_md} is up to date")
+        print(f"== 5/6 evaluation: {metrics_md} is up to date")
         table = metrics_md.read_text()
     else:
-        print("== 4/5 evaluation on the held-out test region")
+        print("== 5/6 evaluation on the held-out test region")
         table = evaluate.evaluate(enc_run, "test", oracle_images=8 if smoke else 64,
                                   oracle_steps=5 if smoke else 50, threads=threads, progress=progress)["markdown"]
     print(table)
 
-    print(f"== 5/5 walk through the held-out region: {frames} frames")
-    walk_gif(enc_run, gif, frames, progress=progress)
+    print(f"== 6/6 walk through the held-out region: {frames} frames")
+    walk_gif(enc_run, gif, frames, conditional_run=cond_run, progress=progress)
 
-    produced = {"data": Path(data), "gan_run": gan_run, "encoder_run": enc_run, "metrics": metrics_md, "gif": gif}
+    produced = {"data": Path(data), "gan_run": gan_run, "encoder_run": enc_run, "conditional_run": cond_run,
+                "metrics": metrics_md, "gif": gif}
     print(f"\ndone in {time.time() - t0:.0f} s; produced:")
     for name, path in produced.items():
         print(f"  {name:12s} {path}")

@@ -31,9 +31,15 @@ COLUMNS: dict[str, list[str]] = {
     "review.csv": ["photo_id", "keep", "reviewed_at"],
     "pairs.csv": [
         "photo_id", "photo_path", "satellite_path", "lat", "lon", "provider",
-        "zoom", "meters_per_pixel", "attribution", "split",
+        "zoom", "meters_per_pixel", "attribution", "split", "heading", "satellite_wide_path",
     ],
 }
+
+# Columns a file written before they existed may lack: read() adds them empty.
+#   heading              the photo's camera heading, degrees clockwise from north (empty: unknown)
+#   satellite_wide_path  a wider tile around the same point (geometry.wide_tile_size), so that it
+#                        can be turned to the heading and cropped without empty corners
+OPTIONAL: dict[str, list[str]] = {"pairs.csv": ["heading", "satellite_wide_path"]}
 
 # Columns that must be present and non-empty in every row.
 REQUIRED: dict[str, list[str]] = {
@@ -78,6 +84,7 @@ def validate(df: pd.DataFrame, kind: str, source: str | Path = "") -> pd.DataFra
     where = str(source) or kind
     if kind not in COLUMNS:
         raise ManifestError(f"unknown manifest kind {kind!r}; expected one of {sorted(COLUMNS)}")
+    df = df.assign(**{c: "" for c in OPTIONAL.get(kind, []) if c not in df.columns})
     missing = [c for c in COLUMNS[kind] if c not in df.columns]
     if missing:
         raise ManifestError(

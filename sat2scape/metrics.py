@@ -9,6 +9,11 @@ tensors N x 3 x H x W and return one value per image:
 
 `retrieval` ranks every true photo against every prediction; the GAN quality metrics
 (`swd`, FID/KID where Inception weights exist) compare sets of images.
+
+Regions of the view (`REGIONS`, registered by name like the paired metrics) score each part of
+a view apart: a tile fixes the ground in front of the camera, and nothing in it fixes the sky.
+Retrieval and L1 run per region (`region_scores`), and a ground-class score (`class_scores`)
+compares segmentations of the predicted views with the true class maps on the ground region.
 """
 
 from __future__ import annotations
@@ -83,11 +88,13 @@ def retrieval_descriptor(images: torch.Tensor, size: int = 16) -> torch.Tensor:
     return small.flatten(1)
 
 
-def retrieval_ranks(pred: torch.Tensor, photos: torch.Tensor, true_index: torch.Tensor | None = None) -> torch.Tensor:
+def retrieval_ranks(pred: torch.Tensor, photos: torch.Tensor, true_index: torch.Tensor | None = None,
+                    region: str = "whole") -> torch.Tensor:
     """For query i (prediction i), the rank (1 = best) of its true photo i among all photos,
-    by L2 distance between descriptors. Ties count against the query (pessimistic).
-    When the predictions cover only some photos, `true_index[i]` is query i's photo."""
-    d = torch.cdist(retrieval_descriptor(pred), retrieval_descriptor(photos))
+    by L2 distance between descriptors (of `region` only: `region_descriptor`). Ties count
+    against the query (pessimistic). When the predictions cover only some photos,
+    `true_index[i]` is query i's photo."""
+    d = torch.cdist(region_descriptor(pred, region), region_descriptor(photos, region))
     index = torch.arange(len(pred)) if true_index is None else torch.as_tensor(true_index)
     true = d[torch.arange(len(pred)), index].unsqueeze(1)
     return (d <= true).sum(1)
@@ -106,6 +113,112 @@ def retrieval_summary(ranks: torch.Tensor, gallery: int | None = None) -> dict[s
         "chance_median_rank": (n + 1) / 2,
         "n": n,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions of the view: what a tile can know, and what it cannot
+#
+# A view is 128 rows of a level-ish camera (geometry.Camera: 70 degrees wide, eye at 1.7 m). At
+# the world's mean pitch (2 degrees up) the horizon lies on row ~67; the pitch range -2..6
+# degrees moves it over rows ~61..74. The bands are fixed rows (as fractions of the height, so
+# they scale with the image size; at 128 px every edge falls on a descriptor cell's edge):
+#
+#   whole    rows   0..127  the whole view
+#   ground   rows  64..127  the bottom half: below the horizon at a typical pitch, the ground
+#                           within ~15 m (row 127) to beyond the tile's edge (~60 m at row 72);
+#                           the 128 m tile covers its near part whatever the heading
+#   horizon  rows  40..79   the band around every pitch's horizon: the tree line, houses and
+#                           water far beyond the tile's edge (only partly in the tile)
+#   sky      rows   0..39   above every horizon: clouds, sun and light, which no tile can know
+#
+# `FRONT` is the patch of ground right in front of the camera (rows 100..127, columns 32..95:
+# about 2.6-4.6 m ahead and up to 1.6 m either side at the mean pitch): its dominant class is
+# what a person standing there would say they stand on or walk into.
+
+REGIONS: dict[str, tuple[float, float]] = {}  # name -> (first row, end row) as fractions of the height
+FRONT = ((100 / 128, 1.0), (32 / 128, 96 / 128))  # (rows, columns) as fractions
+
+
+def register_region(name: str, top: float, bottom: float) -> None:
+    REGIONS[name] = (top, bottom)
+
+
+register_region("whole", 0.0, 1.0)
+register_region("ground", 64 / 128, 1.0)
+register_region("horizon", 40 / 128, 80 / 128)
+register_region("sky", 0.0, 40 / 128)
+
+
+def region_rows(region: str, height: int) -> slice:
+    """The rows of `region` in an image `height` rows tall."""
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; choose from {sorted(REGIONS)}")
+    top, bottom = REGIONS[region]
+    return slice(round(top * height), round(bottom * height))
+
+
+def crop_region(images: torch.Tensor, region: str) -> torch.Tensor:
+    """The rows of `region` of images ... x H x W (views, or class maps N x H x W)."""
+    return images[..., region_rows(region, images.shape[-2]), :]
+
+
+def front_patch(height: int, width: int | None = None) -> tuple[slice, slice]:
+    """(rows, columns) of the `FRONT` patch in an image of this size."""
+    width = height if width is None else width
+    (r0, r1), (c0, c1) = FRONT
+    return slice(round(r0 * height), round(r1 * height)), slice(round(c0 * width), round(c1 * width))
+
+
+def region_descriptor(images: torch.Tensor, region: str = "whole", size: int = 16) -> torch.Tensor:
+    """The retrieval descriptor's cells that fall in `region`: a region is compared at the same
+    resolution (one cell per 8x8 px at 128 px) as the whole view."""
+    small = F.adaptive_avg_pool2d(_unit(images), size)
+    return small[:, :, region_rows(region, size), :].flatten(1)
+
+
+def region_scores(pred: torch.Tensor, photos: torch.Tensor, index: torch.Tensor | None = None,
+                  regions=None) -> dict[str, dict[str, float]]:
+    """Per region: retrieval (`top1`, `top5`, `median_rank` among all of `photos`) and `l1`
+    against the true photo (`photos[index[i]]` for prediction i; default the i-th)."""
+    target = photos if index is None else photos[torch.as_tensor(index)]
+    query = torch.arange(len(pred)) if index is None else torch.as_tensor(index)
+    pooled_pred, pooled_photos = F.adaptive_avg_pool2d(_unit(pred), 16), F.adaptive_avg_pool2d(_unit(photos), 16)
+    error = (_unit(pred) - _unit(target)).abs().mean(1)  # N x H x W
+    out = {}
+    for region in (REGIONS if regions is None else regions):
+        rows = region_rows(region, 16)  # region_descriptor, from one pooling
+        d = torch.cdist(pooled_pred[:, :, rows].flatten(1), pooled_photos[:, :, rows].flatten(1))
+        ranks = (d <= d[torch.arange(len(pred)), query].unsqueeze(1)).sum(1)
+        summary = retrieval_summary(ranks, gallery=len(photos))
+        out[region] = {k: summary[k] for k in ("top1", "top5", "median_rank")}
+        out[region]["l1"] = crop_region(error, region).flatten(1).mean(1).mean().item()
+    return out
+
+
+def dominant_class(classes: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """The most frequent class of each N x h x w map (ties: the lower id)."""
+    flat = classes.flatten(1).long()
+    counts = torch.zeros(len(flat), n_classes, dtype=torch.long).scatter_add_(1, flat, torch.ones_like(flat))
+    return counts.argmax(1)
+
+
+def class_scores(pred: torch.Tensor, true: torch.Tensor, n_classes: int, region: str = "ground") -> dict[str, float]:
+    """Agreement of predicted class maps with the true ones (both N x H x W integer ids), the
+    FCN-score of pix2pix: on `region`, the pixel accuracy (`acc`) and the mean over classes of
+    the intersection over union (`miou`; classes absent from both maps everywhere are left out);
+    and `front_acc`, how often the dominant class of the `FRONT` patch is the true one."""
+    p, t = crop_region(pred, region).long(), crop_region(true, region).long()
+    p = p.clamp(0, n_classes)  # an id outside 0..n-1 (an unlabelled pixel) is wrong for every class
+    confusion = torch.bincount((t * (n_classes + 1) + p).flatten(),
+                               minlength=n_classes * (n_classes + 1)).view(n_classes, n_classes + 1)
+    inter = confusion.diag().double()
+    union = confusion[:, :n_classes].sum(0).double() + confusion.sum(1).double() - inter
+    rows, cols = front_patch(*pred.shape[-2:])
+    front_pred = dominant_class(pred[:, rows, cols].long().clamp(0, n_classes), n_classes + 1)
+    front_true = dominant_class(true[:, rows, cols], n_classes)
+    return {"acc": (p == t).double().mean().item(),
+            "miou": (inter[union > 0] / union[union > 0]).mean().item(),
+            "front_acc": (front_pred == front_true).double().mean().item()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,21 +300,22 @@ def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int, repea
 
 
 @register_set("swd")
-def swd(fake: torch.Tensor, real: torch.Tensor, patches_per_image: int = 128, patch: int = 7,
+def swd(fake: torch.Tensor, real: torch.Tensor | list[torch.Tensor], patches_per_image: int = 128, patch: int = 7,
         directions: int = 128, repeats: int = 4, seed: int = 0) -> dict[str, float]:
     """Sliced Wasserstein distance x 1e3 per Laplacian level (`swd128`, `swd64`, ...) and their
     average (`swd`). Lower is better; real-vs-real is the floor (not zero for finite sets).
 
     Both sets must have the same number of images. Patch positions and directions come from a
     private generator seeded by `seed`, so a value is reproducible and training's RNG untouched.
+    `real` may also be its `laplacian_pyramid` (a list), computed once for many comparisons.
     """
-    if len(fake) != len(real):
-        raise ValueError(f"swd needs sets of the same size, got {len(fake)} and {len(real)}")
+    if len(fake) != len(real[0] if isinstance(real, list) else real):
+        raise ValueError(f"swd needs sets of the same size, got {len(fake)} and {len(real[0] if isinstance(real, list) else real)}")
     gen = torch.Generator().manual_seed(seed)
     out = {}
     with torch.no_grad():
         fake_levels = laplacian_pyramid(fake.detach().float().cpu())
-        real_levels = laplacian_pyramid(real.detach().float().cpu())
+        real_levels = real if isinstance(real, list) else laplacian_pyramid(real.detach().float().cpu())
         for lf, lr in zip(fake_levels, real_levels):
             a = _patch_descriptors(lf, patches_per_image, patch, gen)
             b = _patch_descriptors(lr, patches_per_image, patch, gen)

@@ -1,4 +1,6 @@
-"""The three networks of the write-up: Generator, Discriminator, Encoder.
+"""The networks: the write-up's three (Generator, Discriminator, Encoder) and, below them, the
+conditional heading-aware model built beside it (TileEncoder, ConditionalGenerator,
+ConditionalDiscriminator).
 
     Generator      z (4) -> 4x4 -> five ConvTranspose 4x4 stride-2 layers -> 128x128x3
     Discriminator  128x128x3 -> five Conv 4x4 stride-2 layers -> 4x4 -> one logit (G mirrored)
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 def init_dcgan_weights(module: nn.Module) -> None:
@@ -23,7 +26,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
         nn.init.normal_(module.weight, 0.0, 0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
+    elif isinstance(module, nn.BatchNorm2d) and module.affine:
         nn.init.normal_(module.weight, 1.0, 0.02)
         nn.init.zeros_(module.bias)
 
@@ -112,3 +115,143 @@ class Encoder(nn.Module):
 
     def forward(self, tile: torch.Tensor) -> torch.Tensor:
         return self.head(self.main(tile)).flatten(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The conditional, heading-aware model: beside the write-up's, not instead of it.
+#
+#   TileEncoder              heading-up tile 128x128 -> a spatial code (ncode x 4 x 4): what
+#                            stands ahead, left and right (woods, houses, water)
+#   ConditionalGenerator     the write-up's decoder (4x4 start, five ConvTranspose 4x4 stride-2
+#                            layers) driven by that code, a free 4-dim z, and the tile warped
+#                            into the view's frame (geometry.warp_to_view), fed to every layer
+#   ConditionalDiscriminator the write-up's D on the view concatenated with the warped tile, so
+#                            a view that contradicts its tile is fake
+#
+# Why these parts (measured on the built-in world, README "The conditional model"): the warped
+# tile alone already predicts the ground in front; what it cannot show (woods and houses that
+# stand up from the ground, the horizon beyond 64 m, the sky) the decoder must add. So the
+# warped tile enters each layer at that layer's resolution (a cheap SPADE: concatenation of the
+# resized condition map, which is aligned with the output), the tile code enters at 4x4 where
+# the decoder decides the scene's layout, and z modulates every layer (FiLM) so that it can
+# change light and sky everywhere at once.
+
+WARP_CHANNELS = 4  # the warped tile (RGB in [-1, 1], 0 where unfilled) and its mask (0/1)
+
+
+class TileEncoder(nn.Module):
+    """Heading-up satellite tile -> spatial code, from the tile at half resolution (64 px, 2 m/px:
+    the code summarises 4x4 cells of 32 m, and the full-resolution detail reaches the view
+    through the warp anyway; a quarter of the cost). Four of D's stride-2 layers."""
+
+    def __init__(self, nef: int = 64, ncode: int = 64, nc: int = 3):
+        super().__init__()
+        trunk = _down_trunk(nc, nef)
+        self.main = nn.Sequential(trunk[0], trunk[1], *trunk[5:])  # without D's second 2x step
+        # input is (nc) x 64 x 64; state size. (nef*8) x 4 x 4
+        self.head = nn.Conv2d(nef * 8, ncode, 1)
+        # state size. ncode x 4 x 4
+        self.apply(init_dcgan_weights)
+
+    def forward(self, tile: torch.Tensor) -> torch.Tensor:
+        return self.head(self.main(F.avg_pool2d(tile, 2)))
+
+
+class FiLMUp(nn.Module):
+    """One decoder layer: [features, warped condition at this size] -> ConvTranspose 4x4 stride 2
+    -> BatchNorm without its own affine -> scale and shift from z (FiLM) -> ReLU."""
+
+    def __init__(self, cin: int, cout: int, nz: int):
+        super().__init__()
+        self.conv = nn.ConvTranspose2d(cin + WARP_CHANNELS, cout, 4, 2, 1, bias=False)
+        self.norm = nn.BatchNorm2d(cout, affine=False)
+        self.film = nn.Linear(nz, 2 * cout)
+        nn.init.zeros_(self.film.weight)  # starts as plain BatchNorm (scale 1, shift 0)
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, x: torch.Tensor, warp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        x = self.conv(torch.cat([x, F.adaptive_avg_pool2d(warp, x.shape[-1])], 1))
+        gamma, beta = self.film(z).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return F.relu(self.norm(x) * (1 + gamma) + beta)
+
+
+class ConditionalGenerator(nn.Module):
+    def __init__(self, nz: int = 4, ngf: int = 64, nef: int = 64, ncode: int = 64, nc: int = 3):
+        super().__init__()
+        self.nz = nz
+        self.tile_encoder = TileEncoder(nef, ncode, nc)
+        # z projects to 4x4 as in the write-up's G; the tile code and the warped tile join it there
+        self.project = nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False)
+        self.start = nn.Sequential(
+            nn.Conv2d(ngf * 8 + ncode + WARP_CHANNELS, ngf * 8, 1, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True))
+        # state size. (ngf*8) x 4 x 4
+        self.ups = nn.ModuleList([
+            FiLMUp(ngf * 8, ngf * 4, nz),  # state size. (ngf*4) x 8 x 8
+            FiLMUp(ngf * 4, ngf * 2, nz),  # state size. (ngf*2) x 16 x 16
+            FiLMUp(ngf * 2, ngf, nz),      # state size. (ngf) x 32 x 32
+            FiLMUp(ngf, ngf, nz),          # state size. (ngf) x 64 x 64
+        ])
+        self.out = nn.ConvTranspose2d(ngf + WARP_CHANNELS, nc, 4, 2, 1, bias=False)
+        # state size. (nc) x 128 x 128, after tanh in [-1, 1]
+        self.apply(init_dcgan_weights)
+
+    @torch.no_grad()
+    def start_from(self, G: Generator) -> None:
+        """Start the decoder from a trained write-up G of the same widths, so that at step 0 it
+        draws that G's landscapes (the condition enters through weights that start at zero):
+        its projection, its layers with zero weights for the warp's extra input channels, and
+        its BatchNorm scales and shifts as the FiLM layers' constant part."""
+        ngf8 = self.project.out_channels
+        if G.main[0].weight.shape != self.project.weight.shape or G.main[15].weight.shape[0] != self.out.weight.shape[0] - WARP_CHANNELS:
+            raise ValueError(f"the GAN's widths (nz {G.main[0].weight.shape[0]}, ngf {G.main[15].weight.shape[0]}) "
+                             f"differ from this model's (nz {self.nz}, ngf {self.out.weight.shape[0] - WARP_CHANNELS})")
+        self.project.weight.copy_(G.main[0].weight)
+        conv, bn = self.start[0], self.start[1]
+        conv.weight.zero_()
+        conv.weight[:, :ngf8, 0, 0] = torch.eye(ngf8)  # pass the projection through unchanged
+        bn.load_state_dict(G.main[1].state_dict())
+        for up, (c, b) in zip(self.ups, ((3, 4), (6, 7), (9, 10), (12, 13))):
+            up.conv.weight.zero_()
+            up.conv.weight[:-WARP_CHANNELS] = G.main[c].weight
+            up.norm.running_mean.copy_(G.main[b].running_mean)
+            up.norm.running_var.copy_(G.main[b].running_var)
+            up.film.bias.copy_(torch.cat([G.main[b].weight - 1, G.main[b].bias]))
+        self.out.weight.zero_()
+        self.out.weight[:-WARP_CHANNELS] = G.main[15].weight
+
+    def forward(self, tile: torch.Tensor, warp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """tile: heading-up tile N x 3 x 128 x 128; warp: N x 4 x 128 x 128 (the tile in the view's
+        frame and its mask); z: N x nz. Returns the view N x 3 x 128 x 128 in [-1, 1]."""
+        code = self.tile_encoder(tile)
+        x = self.project(z.reshape(z.shape[0], self.nz, 1, 1))
+        x = self.start(torch.cat([x, code, F.adaptive_avg_pool2d(warp, 4)], 1))
+        for up in self.ups:
+            x = up(x, warp, z)
+        x = self.out(torch.cat([x, F.adaptive_avg_pool2d(warp, x.shape[-1])], 1))
+        return torch.tanh(x)
+
+
+class ConditionalDiscriminator(nn.Module):
+    """The write-up's D on [view, warped tile, mask]: 7 input channels, one logit."""
+
+    def __init__(self, ndf: int = 64, nc: int = 3):
+        super().__init__()
+        self.main = nn.Sequential(*_down_trunk(nc + WARP_CHANNELS, ndf))
+        # state size. (ndf*8) x 4 x 4
+        self.head = nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False)
+        # state size. 1 x 1 x 1: a logit (BCE-with-logits)
+        self.apply(init_dcgan_weights)
+
+    @torch.no_grad()
+    def start_from(self, D: Discriminator) -> None:
+        """Start from a trained write-up D of the same width: its weights, and zero weights for
+        the warp's channels, so that at step 0 it judges the view as that D did."""
+        state = D.state_dict()
+        first = state["main.0.weight"]
+        if first.shape[0] != self.main[0].weight.shape[0]:
+            raise ValueError(f"the GAN's D width {first.shape[0]} differs from this model's {self.main[0].weight.shape[0]}")
+        state["main.0.weight"] = torch.cat([first, first.new_zeros(first.shape[0], WARP_CHANNELS, *first.shape[2:])], 1)
+        self.load_state_dict(state)
+
+    def forward(self, view: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+        return self.head(self.main(torch.cat([view, warp], 1))).flatten()

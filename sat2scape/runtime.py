@@ -1,6 +1,7 @@
 """Where and how training runs: device choice, precision, seeds, RNG state, distributed setup.
 
-Shared by train_gan.py and train_encoder.py so both pick devices, resume and scale the same way.
+Shared by the training loops (train_gan, train_encoder, train_conditional) so that all of them
+pick devices, resume, keep an EMA and scale the same way.
 """
 
 from __future__ import annotations
@@ -72,6 +73,57 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def gathered_rng_states(world_size: int) -> list[dict]:
+    """Every rank's RNG states, in rank order (a collective: all ranks must call it)."""
+    if world_size == 1:
+        return [rng_state()]
+    states = [None] * world_size
+    dist.all_gather_object(states, rng_state())
+    return states
+
+
+def restore_rng(states: list[dict], rank: int, world_size: int, reseed: int) -> None:
+    """This rank's RNG states from a checkpoint; with another number of processes than it was
+    written by, continue (not bit-exactly) from a fresh seed."""
+    if len(states) == world_size:
+        set_rng_state(states[rank])
+    else:
+        print(f"resume: checkpoint has {len(states)} rank RNG states, this run {world_size}; reseeding")
+        seed_everything(reseed)
+
+
+def broadcast(obj, world_size: int):
+    """Rank 0's value of a picklable object, on every rank (e.g. the run directory)."""
+    if world_size == 1:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def finish_distributed() -> bool:
+    """Leave the process group, if any; True on the process that reports (rank 0 or alone).
+    Rank 0 may still be writing its last checkpoint after the final collective: wait for it,
+    or the other ranks tear down their gloo connections mid-write and rank 0 aborts in C++."""
+    if not dist.is_initialized():
+        return True
+    master = dist.get_rank() == 0
+    dist.barrier()
+    dist.destroy_process_group()
+    return master
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, step: int, decay: float) -> None:
+    """One step of the exponential moving average of the weights, with a warm-up so that early
+    samples are not stale; buffers (BatchNorm statistics) are copied."""
+    decay = min(decay, (1 + step) / (10 + step))
+    for p_ema, p in zip(ema.parameters(), model.parameters()):
+        p_ema.lerp_(p, 1 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
 
 
 def init_distributed() -> tuple[int, int]:

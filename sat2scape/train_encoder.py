@@ -13,26 +13,29 @@ validation metrics (the val split is a region the loop never trains on), a sampl
 checkpoint. The checkpoint holds the encoder, optimiser, scheduler, the position inside the
 epoch and every RNG state; the epoch's sample order is a pure function of (seed, epoch)
 (data.epoch_order), so a run resumed mid-epoch sees exactly the batches it would have seen.
+A new run gets its numbered folder at its first checkpoint (runs.pending_run_dir), and a training
+split smaller than one batch stops the command before any folder is made. An empty val split
+only turns the validation off.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from . import losses, manifest, metrics, runs, runtime
-from .config import EncoderConfig, add_config_arguments, config_from_args, config_from_dict
+from .checkpoints import load_discriminator, load_generator
+from .config import EncoderConfig, add_config_arguments, config_from_dict
 from .data import epoch_order, load_pairs, to_float, to_uint8
-from .figures.encoder import save_prediction_grid
-from .files import append_jsonl, atomic_write_text, read_jsonl
+from .files import append_jsonl, read_jsonl
+from .images import save_prediction_grid
 from .models import Encoder, Generator
-from .train_gan import load_discriminator, load_generator
 
 # Fields a resumed run may change; every other one is the run's own, or the continuation would
 # not be the same training.
@@ -48,19 +51,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume:  # the run's own config, then only the flags given explicitly
-        explicit = {f.name: getattr(args, f.name) for f in fields(EncoderConfig) if getattr(args, f.name) is not None}
-        cfg = replace(config_from_dict(EncoderConfig, runs.read_config(args.resume)), **explicit)
-    else:
-        cfg = config_from_args(EncoderConfig, args)
-    run_dir = train(cfg, resume=args.resume, progress=not args.no_progress, max_steps=args.max_steps)
+    cfg = runs.config_for(EncoderConfig, args)
+    try:
+        run_dir = train(cfg, resume=args.resume, progress=not args.no_progress, max_steps=args.max_steps)
+    except (runs.DatasetTooSmall, manifest.ManifestError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     print(run_dir)
     return 0
 
 
 def resolve_gan_run(cfg: EncoderConfig, encoder_run: Path | None = None) -> Path:
-    """The GAN run to use: cfg.gan_run, else the newest GAN run with a checkpoint. A recorded
-    path that no longer exists (the runs folder was moved) is looked up beside the encoder run."""
+    """The GAN run to use: cfg.gan_run, else the newest GAN run with a checkpoint (saying so). A
+    recorded path that no longer exists (the runs folder was moved) is looked up beside the
+    encoder run."""
     if cfg.gan_run:
         path = Path(cfg.gan_run)
         if not path.exists() and encoder_run is not None and (encoder_run.parent / path.name).exists():
@@ -68,7 +72,7 @@ def resolve_gan_run(cfg: EncoderConfig, encoder_run: Path | None = None) -> Path
         if not (path / "checkpoint.pt").exists():
             raise FileNotFoundError(f"GAN run {cfg.gan_run} has no checkpoint.pt")
         return path
-    path = runs.latest_run(cfg.runs, "gan")
+    path = runs.pick_latest(cfg.runs, "gan", flag="--gan-run")
     if path is None:
         raise FileNotFoundError(f"no GAN run with a checkpoint under {cfg.runs}: train one first "
                                 f"(python -m sat2scape train-gan --data {cfg.data}) or pass --gan-run")
@@ -153,21 +157,26 @@ def train(cfg: EncoderConfig | None = None, resume: str | Path | None = None, pr
     bf16 = runtime.use_bf16(cfg.bf16, device)
     if not resume:
         cfg = replace(cfg, gan_run=str(resolve_gan_run(cfg)))  # recorded, so evaluation finds the same G
-        run_dir = runs.new_run_dir(cfg.runs, "encoder", cfg.desc or cfg.loss)
-        runs.write_config(run_dir, cfg)
     runtime.seed_everything(cfg.seed)
 
     # -------------------------------------------------------------------- data (uint8, on device)
+    # Every step takes a full batch (the last partial one is dropped, as DCGAN does), so a split
+    # smaller than one batch would never train: stop here, before any run folder is made.
+    batch_size = cfg.batch_size
+    runs.require_pairs(cfg.data, "train", batch_size, f"train-encoder with a batch of {batch_size}",
+                       cfg.max_images, batch=True)
     train_set = load_pairs(cfg.data, "train", cfg.image_size, cfg.max_images, progress=progress)
-    try:
+    val = None
+    if runs.split_size(cfg.data, "val"):
         val = load_pairs(cfg.data, "val", cfg.image_size, cfg.val_images, progress=progress)
-    except manifest.ManifestError:
-        val = None
-        print(f"note: {cfg.data} has no val split; training without validation metrics")
+    else:
+        print(f"note: {cfg.data}/pairs.csv has no val pairs; training without validation metrics")
     tiles, photos = train_set.tiles.to(device), train_set.photos.to(device)
     n = len(tiles)
-    batch_size = min(cfg.batch_size, n)
-    steps_per_epoch = n // batch_size  # drop the last partial batch, as DCGAN does
+    steps_per_epoch = n // batch_size
+    if not resume:
+        run_dir = runs.pending_run_dir(cfg.runs, "encoder", cfg.desc or cfg.loss)  # numbered at the first checkpoint
+        runs.write_config(run_dir, cfg)
 
     # -------------------------------------------------------------------- models
     gan_run = resolve_gan_run(cfg, run_dir)
@@ -192,14 +201,13 @@ def train(cfg: EncoderConfig | None = None, resume: str | Path | None = None, pr
         epoch, step_in_epoch = checkpoint["epoch"], checkpoint["step_in_epoch"]
         global_step, loss_sum = checkpoint["global_step"], checkpoint["loss_sum"]
         runtime.set_rng_state(checkpoint["rng"])
-        # drop stats lines written after the checkpoint (a crash between the two)
-        stats = read_jsonl(run_dir / "stats.jsonl")[:checkpoint["stats_lines"]]
-        atomic_write_text(run_dir / "stats.jsonl", "".join(json.dumps(r, sort_keys=True) + "\n" for r in stats))
+        runs.trim_stats(run_dir, checkpoint["stats_lines"])
         if progress:
             print(f"resuming {run_dir} at epoch {epoch}, step {step_in_epoch}/{steps_per_epoch}")
 
     def save():
-        runs.save_checkpoint(run_dir, {
+        nonlocal run_dir  # the first checkpoint gives a new run its numbered name
+        run_dir = runs.save_checkpoint(run_dir, {
             "E": E.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
             "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": global_step,
             "loss_sum": loss_sum, "rng": runtime.rng_state(), "config": asdict(cfg),

@@ -26,7 +26,11 @@ Under torchrun each rank takes every world_size-th index of the epoch's order an
 batch_size // world_size, so the global batch (and the learning rate that suits it) is unchanged.
 
 Run directory (data/runs/<NNNNN>-gan-<desc>/): config.json, stats.jsonl (one line per epoch),
-samples/ (fixed-noise grids), losses.png, checkpoint.pt.
+samples/ (fixed-noise grids), losses.png, checkpoint.pt. It gets its number at the first
+checkpoint (runs.pending_run_dir), so a run that fails before then leaves nothing to pick.
+
+Loading a trained G or D and sampling from it live in checkpoints.py (re-exported here), the
+grids and curves in images.py: this loop imports nothing from figures/, which sit on top.
 """
 
 from __future__ import annotations
@@ -34,21 +38,21 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import json
+import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm.auto import tqdm
 
-from . import data, metrics, runs, runtime
-from .config import GANConfig, add_config_arguments, config_from_args, config_from_dict
-from .figures import gan as figures
-from .files import append_jsonl, atomic_write_text, read_jsonl
+from . import data, manifest, metrics, runs, runtime
+from .checkpoints import generate, standing_stats
+from .config import GANConfig, add_config_arguments
+from .files import append_jsonl, read_jsonl
+from .images import plot_losses, save_grid
 from .models import Discriminator, Generator
 
 SUMS = ("loss_D", "loss_G", "D_x", "D_G_z")  # per-step numbers averaged into stats.jsonl
@@ -113,82 +117,6 @@ def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
 
 
 # -----------------------------------------------------------------------------
-# Small helpers the loop and the encoder share
-
-def _gan_config(run_dir: str | Path) -> GANConfig:
-    return config_from_dict(GANConfig, runs.read_config(run_dir))
-
-
-def load_generator(run_dir: str | Path, device="cpu", ema: bool = True) -> Generator:
-    """The trained G of a run, frozen in eval mode; the EMA weights when the run kept them."""
-    cfg = _gan_config(run_dir)
-    ckpt = runs.load_checkpoint(run_dir)
-    G = Generator(cfg.nz, cfg.ngf)
-    G.load_state_dict(ckpt["G_ema"] if ema and ckpt.get("G_ema") is not None else ckpt["G"])
-    return G.to(device).eval().requires_grad_(False)
-
-
-def load_discriminator(run_dir: str | Path, device="cpu") -> Discriminator:
-    cfg = _gan_config(run_dir)
-    D = Discriminator(cfg.ndf)
-    D.load_state_dict(runs.load_checkpoint(run_dir)["D"])
-    return D.to(device).eval().requires_grad_(False)
-
-
-@torch.no_grad()
-def standing_stats(G: nn.Module, nz: int, batches: int = 4, batch_size: int = 64, seed: int = 0,
-                   ctx=None) -> None:
-    """Recompute G's BatchNorm statistics from its own samples (BigGAN's "standing stats").
-
-    An EMA copy of G has averaged weights but no matching BatchNorm statistics, so in eval mode
-    its outputs drift; averaging the batch statistics over a few batches of z fixes that.
-    A private generator keeps this deterministic and out of training's RNG stream."""
-    device = next(G.parameters()).device
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    bns = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
-    for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None  # a cumulative average over the batches below
-    G.train()
-    for _ in range(batches):
-        z = torch.randn(batch_size, nz, generator=gen).to(device)
-        with ctx or runtime.autocast(device, False):
-            G(z)
-    for bn in bns:
-        bn.momentum = 0.1
-    G.eval()
-
-
-@torch.no_grad()
-def generate(G: nn.Module, z: torch.Tensor, batch_size: int = 64, ctx=None) -> torch.Tensor:
-    """G(z) in eval mode, in batches, as float32 on the CPU."""
-    device = next(G.parameters()).device
-    was_training = G.training
-    G.eval()
-    out = []
-    for chunk in z.split(batch_size):
-        with ctx or runtime.autocast(device, False):
-            out.append(G(chunk.to(device)).float().cpu())
-    G.train(was_training)
-    return torch.cat(out)
-
-
-def _resumed_config(saved: dict, given: GANConfig | None) -> GANConfig:
-    cfg = config_from_dict(GANConfig, saved)
-    if given is None:
-        return cfg
-    changes = {}
-    for f in dataclasses.fields(GANConfig):
-        new, old = getattr(given, f.name), getattr(cfg, f.name)
-        if new != old:
-            if f.name in RESUMABLE_FIELDS:
-                changes[f.name] = new
-            else:
-                print(f"resume: keeping the run's {f.name}={old!r} (ignoring {new!r})")
-    return dataclasses.replace(cfg, **changes)
-
-
-# -----------------------------------------------------------------------------
 
 def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progress: bool = True,
           max_steps: int = 0) -> Path:
@@ -203,7 +131,7 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
     ckpt = None
     if resume is not None:
         ckpt = runs.load_checkpoint(resume)
-        cfg = _resumed_config(ckpt["config"], cfg)
+        cfg = runs.resumed_config(GANConfig, ckpt["config"], cfg, RESUMABLE_FIELDS)
     assert cfg is not None, "train() needs a config or a run to resume"
     runtime.set_threads(cfg.threads)
     device = runtime.pick_device(cfg.device)
@@ -211,14 +139,16 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
     ctx = runtime.autocast(device, bf16)
     mf = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
-    # ---- data: photos decoded once into the uint8 cache, the whole set moved to the device once
+    # ---- data: photos decoded once into the uint8 cache, the whole set moved to the device once.
+    # Every step takes a full batch (the last partial one is dropped, as every rank must step
+    # together), so a split smaller than one batch would never train: stop before any run folder.
+    batch = cfg.batch_size // world_size  # per rank; the global batch stays batch_size
+    runs.require_pairs(cfg.data, "train", batch * world_size, f"train-gan with a batch of {batch * world_size}",
+                       cfg.max_images, batch=True)
     photos = data.load_pairs(cfg.data, "train", cfg.image_size, cfg.max_images,
                              progress=progress and master, with_tiles=False).photos.to(device)
     n = len(photos)
-    batch = cfg.batch_size // world_size  # per rank; the global batch stays batch_size
-    steps_per_epoch = n // (batch * world_size)  # drop the last partial batch, as every rank must step together
-    if steps_per_epoch == 0:
-        raise ValueError(f"{n} training photos cannot fill one batch of {batch * world_size}; lower --batch-size")
+    steps_per_epoch = n // (batch * world_size)
 
     # ---- models and optimisers (same init on every rank: seeded before construction)
     runtime.seed_everything(cfg.seed)
@@ -231,38 +161,26 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
     # a separate stream per rank for z, flips and augmentations
     runtime.seed_everything(cfg.seed * 1000 + rank + 1)
 
+    # everything checkpoint.pt holds by name, beside the counters below
+    parts = {"G": G_raw, "D": D_raw, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "sched_G": sched_G}
     epoch, step, step_in_epoch = 0, 0, 0
     sums = torch.zeros(len(SUMS), device=device)  # the epoch so far, over this rank's batches
     epoch_time = 0.0  # training seconds of the epoch so far (survives a mid-epoch resume)
+    run_dir = None
     if ckpt is not None:
         run_dir = Path(resume)
-        G_raw.load_state_dict(ckpt["G"])
-        D_raw.load_state_dict(ckpt["D"])
-        if G_ema is not None:
-            G_ema.load_state_dict(ckpt["G_ema"])
-        opt_G.load_state_dict(ckpt["opt_G"])
-        opt_D.load_state_dict(ckpt["opt_D"])
-        sched_G.load_state_dict(ckpt["sched_G"])
+        runs.load_state_dicts(parts, ckpt)
         epoch, step, step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
         sums, epoch_time = ckpt["epoch_sums"].to(device), ckpt["epoch_time"]
-        rngs = ckpt["rng"]
-        if len(rngs) == world_size:
-            runtime.set_rng_state(rngs[rank])
-        else:  # a different number of processes: continue, but not bit-exactly
-            print(f"resume: checkpoint has {len(rngs)} rank RNG states, this run {world_size}; reseeding")
-            runtime.seed_everything(cfg.seed * 1000 + rank + 1 + step)
-        if master:  # drop stats lines written after the checkpoint (a crash between the two)
-            stats = read_jsonl(run_dir / "stats.jsonl")[:ckpt["stats_lines"]]
-            atomic_write_text(run_dir / "stats.jsonl",
-                              "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in stats))
+        runtime.restore_rng(ckpt["rng"], rank, world_size, reseed=cfg.seed * 1000 + rank + 1 + step)
+        if master:
+            runs.trim_stats(run_dir, ckpt["stats_lines"])
             runs.write_config(run_dir, cfg)  # e.g. a new number of epochs
     elif master:
-        run_dir = runs.new_run_dir(cfg.runs, "gan", cfg.desc)
+        run_dir = runs.pending_run_dir(cfg.runs, "gan", cfg.desc)  # numbered at the first checkpoint
         runs.write_config(run_dir, cfg)
-    if world_size > 1:  # every rank returns the same run directory
-        box = [str(run_dir) if master else None]
-        dist.broadcast_object_list(box, src=0)
-        run_dir = Path(box[0])
+    run_dir = Path(runtime.broadcast(str(run_dir), world_size))  # every rank returns the same one
+    if world_size > 1:
         G = DDP(G_raw, device_ids=[device.index] if device.type == "cuda" else None)
         D = DDP(D_raw, device_ids=[device.index] if device.type == "cuda" else None)
     else:
@@ -278,18 +196,14 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
     sampler = G_ema if G_ema is not None else G_raw  # what samples, the metric and the encoder use
 
     def checkpoint():
-        """All ranks call this (they gather RNG states); rank 0 writes checkpoint.pt atomically."""
-        rng = [runtime.rng_state()]
-        if world_size > 1:
-            rng = [None] * world_size
-            dist.all_gather_object(rng, runtime.rng_state())
+        """All ranks call this (they gather RNG states); rank 0 writes checkpoint.pt atomically
+        (the first one also gives a new run its numbered name)."""
+        nonlocal run_dir
+        rng = runtime.gathered_rng_states(world_size)
         if not master:
             return
-        runs.save_checkpoint(run_dir, {
-            "G": G_raw.state_dict(), "D": D_raw.state_dict(),
-            "G_ema": G_ema.state_dict() if G_ema is not None else None,
-            "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(), "sched_G": sched_G.state_dict(),
-            "epoch": epoch, "step": step, "step_in_epoch": step_in_epoch,
+        run_dir = runs.save_checkpoint(run_dir, {
+            **runs.state_dicts(parts), "epoch": epoch, "step": step, "step_in_epoch": step_in_epoch,
             "epoch_sums": sums.cpu(), "epoch_time": epoch_time,
             "rng": rng, "config": dataclasses.asdict(cfg), "stats_lines": stats_lines,
         })
@@ -301,9 +215,10 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
             standing_stats(G_ema, cfg.nz, seed=cfg.seed, ctx=ctx)
 
     if master and ckpt is None and cfg.sample_every:
-        figures.save_grid(data.to_float(photos[:64].cpu()), run_dir / "samples" / "reals.png")
+        save_grid(data.to_float(photos[:64].cpu()), run_dir / "samples" / "reals.png")
     if master:
-        print(f"{run_dir}: {n} photos, {steps_per_epoch} steps/epoch x {cfg.epochs} epochs, "
+        where = f"new run in {run_dir} (numbered at its first checkpoint)" if runs.is_pending(run_dir) else run_dir
+        print(f"{where}: {n} photos, {steps_per_epoch} steps/epoch x {cfg.epochs} epochs, "
               f"batch {batch} x {world_size} rank(s), {device}, bf16 {'on' if bf16 else 'off'}, "
               f"channels_last {cfg.channels_last}, DiffAugment {cfg.diffaugment or 'off'}, "
               f"EMA {cfg.ema_decay or 'off'}")
@@ -350,13 +265,8 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
             opt_G.step()
             D_raw.requires_grad_(True)
 
-            if G_ema is not None:  # EMA of the weights, with a warm-up so early samples are not stale
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    for p_ema, p in zip(G_ema.parameters(), G_raw.parameters()):
-                        p_ema.lerp_(p, 1 - decay)
-                    for b_ema, b in zip(G_ema.buffers(), G_raw.buffers()):
-                        b_ema.copy_(b)
+            if G_ema is not None:
+                runtime.update_ema(G_ema, G_raw, step, cfg.ema_decay)
 
             step += 1
             step_in_epoch = i + 1
@@ -401,9 +311,8 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
             stats_lines += 1
             if epoch == cfg.epochs or (cfg.sample_every and epoch % cfg.sample_every == 0):
                 if cfg.sample_every:
-                    figures.save_grid(generate(sampler, fixed_z, ctx=ctx),
-                                      run_dir / "samples" / f"fakes-{epoch:05d}.png")
-                figures.plot_losses(read_jsonl(run_dir / "stats.jsonl"), run_dir / "losses.png")
+                    save_grid(generate(sampler, fixed_z, ctx=ctx), run_dir / "samples" / f"fakes-{epoch:05d}.png")
+                plot_losses(read_jsonl(run_dir / "stats.jsonl"), run_dir / "losses.png")
             msg = " ".join(f"{k} {record[k]:.4g}" for k in ("loss_D", "loss_G", "D_x", "D_G_z", "img_s", "swd")
                            if k in record)
             (tqdm.write if progress else print)(f"epoch {epoch}/{cfg.epochs} {msg} ({epoch_time:.1f} s)")
@@ -426,21 +335,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume:
-        # the run's own config, then only the flags given explicitly
-        explicit = {f.name: getattr(args, f.name) for f in dataclasses.fields(GANConfig)
-                    if getattr(args, f.name) is not None}
-        cfg = dataclasses.replace(config_from_dict(GANConfig, runs.read_config(args.resume)), **explicit)
-    else:
-        cfg = config_from_args(GANConfig, args)
-    run_dir = train(cfg, resume=args.resume, progress=not args.no_progress, max_steps=args.max_steps)
-    if dist.is_initialized():
-        master = dist.get_rank() == 0
-        # rank 0 still writes the last checkpoint after the final collective: wait for it, or
-        # the other rank tears down its gloo connections mid-write and rank 0 aborts in C++
-        dist.barrier()
-        dist.destroy_process_group()
-        if not master:
-            return 0
-    print(run_dir)
+    cfg = runs.config_for(GANConfig, args)
+    try:
+        run_dir = train(cfg, resume=args.resume, progress=not args.no_progress, max_steps=args.max_steps)
+    except (runs.DatasetTooSmall, manifest.ManifestError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if runtime.finish_distributed():
+        print(run_dir)
     return 0

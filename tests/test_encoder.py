@@ -140,3 +140,29 @@ def test_resume_is_exact(tiny):
     drop = ("img_per_s", "seconds")
     assert [{k: v for k, v in json.loads(s).items() if k not in drop} for s in stats_a] == \
            [{k: v for k, v in json.loads(s).items() if k not in drop} for s in stats_b]
+
+
+def test_commands_say_which_newest_run_they_picked(tiny, tmp_path, capsys):
+    """Given no run, train-encoder (its GAN), predict, evaluate and figures each print the run
+    they picked and why: a smoke run that happens to be newer is never used silently."""
+    from PIL import Image
+
+    from sat2scape.__main__ import main
+    from sat2scape.figures import pick_run
+
+    assert train_encoder.resolve_gan_run(smoke_config(tiny, gan_run="")) == tiny.gan_run
+    assert (f"using {tiny.gan_run}: the newest gan run with a checkpoint under {tiny.runs}; "
+            "pass --gan-run to use another") in capsys.readouterr().err
+
+    newest = runs.latest_run(tiny.runs, "encoder")
+    why = f"using {newest}: the newest encoder run with a checkpoint under {tiny.runs}"
+    tile = tmp_path / "tile.png"
+    Image.new("RGB", (128, 128), "green").save(tile)
+    assert main(["predict", str(tile), "--runs", str(tiny.runs), "-o", str(tmp_path / "view.png")]) == 0
+    err = capsys.readouterr().err  # predict prefers conditional runs, and says there is none
+    assert why in err and "pass --run to use another" in err
+    assert main(["evaluate", "--runs", str(tiny.runs), "--oracle-images", "0", "--no-progress",
+                 "--device", "cpu"]) == 0
+    assert f"{why}; pass --run to use another" in capsys.readouterr().err
+    assert pick_run(tiny.runs, "encoder") == newest
+    assert f"{why} (none is named *-demo); pass --encoder-run" in capsys.readouterr().err

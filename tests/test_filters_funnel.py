@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from conftest import REAL_SAMPLES
@@ -33,6 +34,20 @@ def test_world_dataset_passes_scene_and_people(tmp_path, nature_weights):
     decisions = manifest.read(dataset, "filter.csv")
     assert len(decisions) == 3 * len(manifest.read(dataset, "photos.csv"))
     assert decisions["keep"].all(), decisions[~decisions["keep"]]
+
+
+def test_the_report_counts_photos_with_a_heading(tmp_path):
+    images = {f"view{i}": funnel.synthetic_landscape(i) for i in range(4)}
+    images["small"] = funnel.synthetic_landscape(9, size=(120, 90))  # rejected by the quality stage
+    dataset = funnel.dataset_from_images(tmp_path / "ds", images)
+    photos = manifest.read(dataset, "photos.csv")
+    photos["heading"] = [10.0, None, 250.5, None, 90.0]  # view0, view2 and the small one have a heading
+    manifest.write(dataset, "photos.csv", photos)
+    table = funnel.filter_dataset(dataset, stages="geotag,quality")
+    assert table["with_heading"].to_dict() == {"photos.csv": 3, "geotag": 3, "quality": 2, "final": 2}
+    assert table.loc["final", ["in", "kept", "rejected"]].tolist() == [5, 4, 1]
+    report = pd.read_csv(dataset / "report" / "funnel.csv", index_col="stage")
+    assert report["with_heading"].to_dict() == table["with_heading"].to_dict()
 
 
 def test_rerunning_a_stage_replaces_only_its_rows(tmp_path, real_samples, capsys):

@@ -21,11 +21,12 @@ import torch.nn as nn
 from PIL import Image
 
 from conftest import ROOT
-from sat2scape import manifest, runs
+from sat2scape import manifest, runs, train_gan
 from sat2scape.config import GANConfig, make_config
 from sat2scape.files import read_jsonl
 from sat2scape.models import Discriminator, Generator
-from sat2scape.train_gan import load_discriminator, load_generator, train
+from sat2scape.checkpoints import load_discriminator, load_generator
+from sat2scape.train_gan import train
 
 TIMING_KEYS = {"epoch_time", "img_s", "swd_time"}
 
@@ -194,3 +195,69 @@ def test_ddp_two_cpu_processes(tiny, tmp_path):
     assert ckpt["epoch"] == 1 and ckpt["step"] == 4 and len(ckpt["rng"]) == 2
     assert len(read_jsonl(run_dir / "stats.jsonl")) == 1
     assert out.stdout.count("epoch 1/1") == 1  # only rank 0 reports
+
+
+# ---------------------------------------------------------------------------------------------
+# A run folder appears only once it holds a checkpoint (tracker issue 11)
+
+def _crash(*args, **kwargs):
+    raise RuntimeError("simulated crash in the first step")
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing_to_pick(tiny, tmp_path, monkeypatch):
+    monkeypatch.setattr(train_gan, "diff_augment", _crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(smoke(tiny, tmp_path), progress=False)
+    assert runs.list_runs(tmp_path) == [] and runs.latest_run(tmp_path, "gan") is None
+    assert runs.find_run(tmp_path, "gan", "", data=str(tiny)) is None
+    monkeypatch.undo()
+    # the next run takes the first number, not the one after the failed run
+    run_dir = train(smoke(tiny, tmp_path, epochs=1, max_images=16), progress=False)
+    assert run_dir.name == "00000-gan" and runs.list_runs(tmp_path) == [run_dir]
+    assert runs.latest_run(tmp_path, "gan") == run_dir
+
+
+def test_a_failed_run_leaves_no_hidden_folder_once_its_process_exits(tiny, tmp_path):
+    script = (f"import sat2scape.train_gan as t\n"
+              f"from sat2scape.config import GANConfig, make_config\n"
+              f"t.diff_augment = lambda *a: 1 / 0\n"
+              f"t.train(make_config(GANConfig, 'smoke', data={str(tiny)!r}, runs={str(tmp_path)!r}, threads=1), "
+              f"progress=False)\n")
+    out = _cli("-c", script)
+    assert out.returncode == 1 and "ZeroDivisionError" in out.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The layers: training loops never import the figures, which sit on top (tracker issue 11)
+
+def _imported_names(path: Path) -> set[str]:
+    """The module and member names of every import in a source file, at the top or inside a
+    function (`from ..train_gan import generate` gives "train_gan" and "generate")."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            found |= {getattr(node, "module", None) or ""} | {a.name for a in node.names}
+    return found
+
+
+def test_training_loops_do_not_import_figures():
+    for name in ("train_gan.py", "train_encoder.py", "checkpoints.py", "images.py", "runs.py"):
+        imported = _imported_names(ROOT / "sat2scape" / name)
+        assert not [m for m in imported if "figures" in m], f"sat2scape/{name} imports figures: {imported}"
+    imported = _imported_names(ROOT / "sat2scape" / "figures" / "gan.py")
+    assert not [m for m in imported if "train_gan" in m], "figures/gan.py imports the GAN's training loop"
+
+
+def test_a_grid_of_any_number_of_images():
+    from sat2scape.images import image_grid
+
+    images = torch.full((46, 3, 8, 8), 100, dtype=torch.uint8)
+    grid = np.asarray(image_grid(images, ncol=8))  # 6 rows of 8, the last with 6 images
+    step = 8 + 2
+    assert grid.shape == (2 + 6 * step, 2 + 8 * step, 3)
+    assert (grid[2 + 5 * step + 4, 2 + 5 * step + 4] == 100).all()  # image 46: row 6, column 6
+    assert (grid[2 + 5 * step + 4, 2 + 6 * step + 4] == 255).all()  # no image 47: white
+    assert np.asarray(image_grid(images[:1])).shape == (12, 12, 3)

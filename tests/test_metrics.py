@@ -63,3 +63,49 @@ def test_fid_without_inception_weights_says_where_to_put_them(capsys, monkeypatc
     out = capsys.readouterr().out
     assert f"no Inception weights at {tmp_path / 'checkpoints' / metrics.INCEPTION_FILE}" in out
     assert metrics.INCEPTION_URL in out
+
+
+# ---------------------------------------------------------------------------------------------
+# Regions of the view and the ground-class score
+
+def test_regions_are_the_documented_bands_at_any_size():
+    rows = {name: metrics.region_rows(name, 128) for name in metrics.REGIONS}
+    assert {k: (r.start, r.stop) for k, r in rows.items()} == {
+        "whole": (0, 128), "ground": (64, 128), "horizon": (40, 80), "sky": (0, 40)}
+    assert (metrics.region_rows("ground", 64).start, metrics.region_rows("sky", 64).stop) == (32, 20)
+    assert metrics.front_patch(128) == (slice(100, 128), slice(32, 96))
+    x = landscapes(3, 0)
+    assert torch.equal(metrics.region_descriptor(x, "whole"), metrics.retrieval_descriptor(x))
+    assert metrics.region_descriptor(x, "ground").shape == (3, 3 * 8 * 16)  # the bottom 8 of 16 cell rows
+    assert metrics.crop_region(x, "sky").shape[-2] == 40
+    with pytest.raises(ValueError, match="unknown region"):
+        metrics.region_rows("clouds", 128)
+
+
+def test_region_scores_match_the_whole_view_retrieval_and_l1():
+    photos, other = landscapes(12, 1), landscapes(12, 2)
+    scores = metrics.region_scores(other, photos)
+    whole = metrics.retrieval_summary(metrics.retrieval_ranks(other, photos))
+    assert all(scores["whole"][k] == whole[k] for k in ("top1", "top5", "median_rank"))
+    assert scores["whole"]["l1"] == pytest.approx(metrics.l1_per_image(other, photos).mean().item())
+    ground = metrics.retrieval_ranks(other, photos, region="ground")
+    assert scores["ground"]["median_rank"] == ground.float().median().item()
+    # a subset ranked among all photos, as the oracle's rows are
+    index = torch.tensor([2, 5])
+    assert metrics.region_scores(photos[index], photos, index)["sky"]["top1"] == 1.0
+
+
+def test_class_scores_known_answers():
+    true = torch.zeros(2, 8, 8, dtype=torch.uint8)
+    true[:, 4:] = 1                      # ground rows 4..7: class 1 ...
+    true[0, 4:, :2] = 2                  # ... with a strip of class 2 in view 0
+    pred = true.clone()
+    pred[0, 4:, :2] = 1                  # view 0's strip mislabelled as 1
+    scores = metrics.class_scores(pred, true, n_classes=3)
+    assert scores["acc"] == pytest.approx(1 - 8 / 64)        # 8 of the 64 ground pixels wrong
+    # IoU: class 1 = 56 / 64; class 2 = 0 / 8; class 0 absent from the ground of both: left out
+    assert scores["miou"] == pytest.approx((56 / 64 + 0) / 2)
+    assert scores["front_acc"] == 1.0    # the front patch (rows 6..7, columns 2..5) is class 1 in both
+    unlabelled = pred.clone()
+    unlabelled[:, 4:6] = 255             # pixels a segmenter did not label count as wrong
+    assert metrics.class_scores(unlabelled, true, 3)["acc"] == pytest.approx(28 / 64)  # 32 unlabelled, 4 wrong

@@ -6,6 +6,7 @@ import pytest
 
 from sat2scape import manifest
 from sat2scape.__main__ import main
+from sat2scape.files import read_jsonl
 from sat2scape.sources import BBox
 from sat2scape.sources.commons import CommonsSource, is_free, iso_date, strip_html
 from sat2scape.sources.fake_servers import FakeCommons, make_commons_files
@@ -43,6 +44,27 @@ def test_continue_replies_are_merged_and_only_free_photos_kept(tmp_path):
     assert df["license"].map(is_free).all() and not df["author"].str.contains("<").any()
     assert df["taken_at"].str.match(r"2019-07-\d\dT12:\d\d:00").all()
     assert summary["dropped"]["non-free licence"] > 0 and summary["dropped"]["not a photo"] > 0
+
+
+def test_heading_comes_from_extmetadata(tmp_path):
+    """GeoData has no heading; extmetadata has the original's EXIF GPSImgDirection when asked for it."""
+    files = make_commons_files(BBOX, n=24)
+    with FakeCommons(files) as fake:  # its thumbnails carry no EXIF: a heading can only come from the API
+        collect(tmp_path, CommonsSource(BBOX, grid_km=5, rate=0, base_url=fake.api_url), progress=False)
+        asked = [r["params"].get("iiextmetadatafilter", "") for r in fake.requests if r["path"] == "/w/api.php"]
+    assert all({"GPSImgDirection", "GPSImgDirectionRef"} <= set(a.split("|")) for a in asked)
+    heading = manifest.read(tmp_path, "photos.csv").set_index("photo_id")["heading"]
+    expected = {f"commons:{f['title']}": f["heading"] for f in files if f"commons:{f['title']}" in heading.index}
+    with_heading = {pid: h for pid, h in expected.items() if h}
+    assert len(with_heading) >= 3 and len(expected) > len(with_heading)
+    for pid, h in expected.items():
+        if h:
+            num, den = map(int, h[0].split("/"))
+            assert heading[pid] == pytest.approx(num / den), pid
+        else:
+            assert heading.isna()[pid], pid
+    refs = {r["photo_id"]: r.get("heading_ref") for r in read_jsonl(tmp_path / "state" / "commons_photos.jsonl")}
+    assert {refs[pid] for pid in with_heading} == {"T", "M"}
 
 
 def test_full_circles_are_split_until_nothing_is_missed(tmp_path):

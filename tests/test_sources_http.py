@@ -73,3 +73,61 @@ def test_token_is_redacted_from_reprs_and_errors():
     with pytest.raises(HttpError) as error:  # nothing listens on port 9: a connection error quoting the URL
         Http(bearer=token, retries=0, timeout=0.5).get("http://127.0.0.1:9/x?echo=s3cret-token-value")
     assert "s3cret" not in str(error.value) and "***" in str(error.value)
+
+
+def jpeg(path, exif=None):
+    """A small JPEG written by PIL, with the given EXIF (an Image.Exif or raw bytes) or none."""
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 30), (90, 140, 60))
+    image.save(path, format="JPEG", **({"exif": exif} if exif is not None else {}))
+    return path
+
+
+def gps_exif(direction, ref="T"):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x8825] = {0x0010: ref, 0x0011: direction}  # GPS IFD: GPSImgDirectionRef, GPSImgDirection
+    return exif
+
+
+def test_exif_heading_from_the_gps_ifd(tmp_path):
+    from PIL import Image
+    from PIL.TiffImagePlugin import IFDRational
+
+    from sat2scape.sources.http import exif_heading
+
+    def heading(name, exif=None):
+        with Image.open(jpeg(tmp_path / name, exif)) as image:
+            return exif_heading(image)
+
+    assert heading("true.jpg", gps_exif(IFDRational(12345, 100), "T")) == (123.45, "T")
+    assert heading("magnetic.jpg", gps_exif(IFDRational(7, 1), "M")) == (7.0, "M")  # recorded as given
+    assert heading("plain.jpg") is None  # no EXIF at all
+    assert heading("no-gps.jpg", Image.Exif()) is None
+    assert heading("zero-denominator.jpg", gps_exif(IFDRational(1, 0))) is None
+    assert heading("out-of-range.jpg", gps_exif(IFDRational(400, 1))) is None
+    assert heading("odd-ref.jpg", gps_exif(IFDRational(90, 1), "X")) == (90.0, "")
+    with pytest.warns(UserWarning):  # Pillow warns about the truncated block; the photo keeps no heading
+        assert heading("garbled.jpg", b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff\x25\x88") is None
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("12345/100", 123.45), ("90", 90.0), (" 359.99 ", 359.99), ("360/1", 0.0), (0, 0.0),
+    ("1/0", None), ("abc", None), ("", None), (None, None), ("-5", None), ("nan", None), ([1, 2], None),
+])
+def test_parse_heading(value, expected):
+    from sat2scape.sources.http import parse_heading
+
+    assert parse_heading(value) == expected
+
+
+def test_download_reports_the_files_heading(tmp_path, tiles):
+    from PIL.TiffImagePlugin import IFDRational
+
+    tiles.image_headings["north-east.jpg"] = (IFDRational(4500, 100), "M")
+    result = download_image(Http(), f"{tiles.url}/img/north-east.jpg", tmp_path / "a.jpg")
+    assert result.ok and (result.heading, result.heading_ref) == (45.0, "M")
+    result = download_image(Http(), f"{tiles.url}/img/plain.jpg", tmp_path / "b.jpg")
+    assert result.ok and (result.heading, result.heading_ref) == (None, "")

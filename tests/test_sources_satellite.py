@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -116,6 +117,66 @@ def test_yandex_centre_crop_and_xml_errors_name_the_parameter(tmp_path):
             YandexProvider(Http(), fake.api_url, zoom=18).fetch(*MOSCOW)
         with pytest.raises(SourceError, match="Wrong scale: 5.*--scale"):
             YandexProvider(Http(), fake.api_url, scale=5).fetch(*MOSCOW)
+
+
+def test_one_wide_fetch_gives_the_wide_tile_and_its_north_up_crop(tmp_path):
+    """Yandex: one request per photo; satellite/ is the centre crop of satellite_wide/; pairs.csv
+    copies the heading; fetch() (what predict uses) still gives the same north-up 128 tile."""
+    ids = make_dataset(tmp_path, [MOSCOW, (55.70, 37.50)])
+    photos = manifest.read(tmp_path, "photos.csv")
+    photos.loc[photos["photo_id"] == ids[0], "heading"] = 30.5
+    manifest.write(tmp_path, "photos.csv", photos)
+    with FakeYandex() as fake:
+        provider = YandexProvider(Http(), fake.api_url)
+        assert download(tmp_path, provider, progress=False)["new"] == 2
+        assert sum(r["path"] == "/1.x/" for r in fake.requests) == 2  # one fetch per pair, not two
+        assert {r["params"]["size"] for r in fake.requests} == {"450,450"}
+        tile, zoom, mpp = provider.fetch(*MOSCOW)
+    pairs = manifest.read(tmp_path, "pairs.csv").set_index("photo_id")
+    assert pairs.loc[ids[0], "heading"] == 30.5 and np.isnan(pairs.loc[ids[1], "heading"])
+    for pid in ids:
+        wide = np.asarray(Image.open(tmp_path / pairs.loc[pid, "satellite_wide_path"]))
+        north_up = np.asarray(Image.open(tmp_path / pairs.loc[pid, "satellite_path"]))
+        assert pairs.loc[pid, "satellite_wide_path"] == f"satellite_wide/{manifest.safe_name(pid)}.png"
+        assert wide.shape == (182, 182, 3) and north_up.shape == (128, 128, 3)
+        assert (north_up == wide[27:155, 27:155]).all()  # the centre crop, on the same pixel grid
+    assert (np.asarray(tile) == np.asarray(Image.open(tmp_path / pairs.loc[ids[0], "satellite_path"]))).all()
+    assert zoom == pairs.loc[ids[0], "zoom"] and round(mpp, 4) == pairs.loc[ids[0], "meters_per_pixel"]
+    with pytest.raises(ValueError, match="--size 150,150: must be at least 182"):
+        YandexProvider(Http(), fake.api_url, size="150,150")
+
+
+@pytest.mark.parametrize("zoom", [17, None])  # a fixed zoom (no resampling) and resampled to 1 m/px
+def test_xyz_wide_tile_is_the_same_ground_at_the_same_resolution(tmp_path, zoom):
+    with FakeTiles(fmt="png") as fake:
+        provider = XYZProvider(fake.template, Http(), tmp_path / "tiles", zoom=zoom)
+        wide, z, mpp = provider.fetch_wide(*MOSCOW)
+        tile, z2, mpp2 = provider.fetch(*MOSCOW)
+    assert wide.size == (182, 182) and tile.size == (128, 128) and (z, mpp) == (z2, mpp2)
+    assert (np.asarray(tile) == np.asarray(wide)[27:155, 27:155]).all()
+    if zoom is not None:  # no resampling: the wide window is the native pixels around the point
+        px, py = lonlat_to_pixel(*MOSCOW, 17)
+        expected = satellite_pixels(17, math.floor(px - 91 + 0.5), math.floor(py - 91 + 0.5), 182, 182)
+        assert (np.asarray(wide) == expected).all()
+
+
+def test_resume_redoes_pairs_missing_either_file(tmp_path):
+    ids = make_dataset(tmp_path, [MOSCOW, (55.70, 37.50), (55.80, 37.70)])
+    with FakeTiles() as fake:
+        provider = XYZProvider(fake.template, Http(), tmp_path / "cache")
+        assert download(tmp_path, provider, progress=False)["new"] == 3
+        assert download(tmp_path, provider, progress=False)["new"] == 0  # both files there: skipped
+        (tmp_path / "satellite_wide" / f"{manifest.safe_name(ids[1])}.png").unlink()
+        assert download(tmp_path, provider, progress=False)["new"] == 1
+        # A record written before the wide tiles (no satellite_wide_path) is fetched again.
+        log = tmp_path / "state" / "satellite.jsonl"
+        records = read_jsonl(log)
+        del records[0]["satellite_wide_path"]
+        log.write_text("".join(json.dumps(r) + "\n" for r in records))
+        assert download(tmp_path, provider, progress=False)["new"] == 1
+    pairs = manifest.read(tmp_path, "pairs.csv")
+    assert list(pairs["photo_id"]) == ids
+    assert all((tmp_path / p).exists() for p in [*pairs["satellite_path"], *pairs["satellite_wide_path"]])
 
 
 def test_cli(tmp_path, capsys):

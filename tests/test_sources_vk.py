@@ -84,6 +84,24 @@ def test_zero_sizes_still_get_the_largest_url(tmp_path):
     assert (df["width"] > 0).all() and df["taken_at"].str.match(r"2019-06-\d\dT\d\d:\d\d:\d\dZ").all()
 
 
+def test_exif_heading_reaches_photos_csv(tmp_path):
+    from PIL.TiffImagePlugin import IFDRational
+
+    photos = vk_photos(6, zero_sizes=0, no_geo=0)
+    names = [f"vk_{p['owner_id']}_{p['id']}_y.jpg" for p in photos]
+    with FakeVK(photos) as fake:
+        fake.image_headings[names[0]] = (IFDRational(3150, 10), "T")
+        fake.image_headings[names[1]] = (IFDRational(12, 1), "M")
+        fake.image_headings[names[2]] = (IFDRational(5, 0), "T")  # a corrupt value: no heading
+        collect(tmp_path, source(fake), progress=False)
+    ids = [f"vk:{p['owner_id']}_{p['id']}" for p in photos]
+    heading = manifest.read(tmp_path, "photos.csv").set_index("photo_id")["heading"]
+    assert heading[ids[0]] == 315.0 and heading[ids[1]] == 12.0
+    assert heading[ids[2:]].isna().all()
+    refs = {r["photo_id"]: r.get("heading_ref") for r in read_jsonl(tmp_path / "state" / "vk_photos.jsonl")}
+    assert refs[ids[0]] == "T" and refs[ids[1]] == "M" and refs[ids[2]] is None
+
+
 def test_corrupt_oversized_and_non_images_are_recorded_failed_and_not_saved(tmp_path):
     photos = vk_photos(12, no_geo=0)
     with FakeVK(photos) as fake:

@@ -4,6 +4,7 @@
     figures/diagrams.py  pipeline and layer diagrams drawn from the model definitions
     figures/gan.py       sample grid, latent traversal, loss curves
     figures/encoder.py   loss tables, prediction grids, the demo GIF's frames
+    figures/conditional.py  the conditional model: one place at 8 headings, one tile with 6 z
 
 Tables (the evaluation against baselines, the loss tables, the seed sweep, the loss ablation)
 are written as markdown under assets/ and copied into the README between
@@ -17,6 +18,7 @@ import argparse
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 from .. import runs
@@ -31,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs", default="data/runs")
     parser.add_argument("--gan-run", default=None, help="default: the newest gan run named *-demo, else the newest")
     parser.add_argument("--encoder-run", default=None, help="default: the newest encoder run named *-demo, else the newest")
+    parser.add_argument("--conditional-run", default=None,
+                        help="default: the newest conditional run named *-demo, else the newest")
     parser.add_argument("--out", default="assets")
     parser.add_argument("--gif", default="demo/prediction.gif")
     parser.add_argument("--frames", type=int, default=24)
@@ -38,34 +42,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    written = make_figures(args.data, args.runs, args.gan_run, args.encoder_run, args.out, args.gif, args.frames,
-                          update_readmes=not args.no_readme)
+    from ..manifest import ManifestError
+
+    try:
+        written = make_figures(args.data, args.runs, args.gan_run, args.encoder_run, args.out, args.gif,
+                               args.frames, update_readmes=not args.no_readme, conditional_run=args.conditional_run)
+    except (runs.DatasetTooSmall, ManifestError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for path in written:
         print(path)
     return 0
 
 
 def pick_run(runs_root: str | Path, stage: str, explicit: str | None = None) -> Path:
-    """An explicit run, else the newest finished `*-demo` run of the stage, else the newest run."""
+    """An explicit run, else the newest finished `*-demo` run of the stage, else the newest run
+    (saying which and why)."""
     if explicit:
         return Path(explicit)
-    finished = [d for d in runs.list_runs(runs_root, stage) if (d / "checkpoint.pt").exists()]
-    demo = [d for d in finished if d.name.endswith("-demo")]
-    if not finished:
+    found = runs.pick_latest(runs_root, stage, flag=f"--{stage}-run", prefer_suffix="-demo")
+    if found is None:
         raise FileNotFoundError(f"no finished {stage} run under {runs_root}: run `python -m sat2scape demo` first")
-    return (demo or finished)[-1]
+    return found
 
 
 def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder_run=None, out="assets",
-                 gif="demo/prediction.gif", frames=24, update_readmes=True) -> list[Path]:
+                 gif="demo/prediction.gif", frames=24, update_readmes=True, conditional_run=None) -> list[Path]:
     # Imported here: each family pulls in torch/matplotlib, and `--help` should stay instant.
     from .. import demo, evaluate, train_encoder
     from ..config import GANConfig
     from ..data import load_pairs, to_uint8
-    from . import diagrams, gan, world
+    from . import conditional, diagrams, gan, world
     from .encoder import write_loss_samples
 
     out = Path(out)
+    # every figure below needs a held-out pair and a training pair: check before writing any
+    for split in ("test", "train"):
+        runs.require_pairs(data, split, 1, "the figures (the pipeline figures and the evaluation)")
     gan_run, encoder_run = pick_run(runs_root, "gan", gan_run), pick_run(runs_root, "encoder", encoder_run)
     paper = GANConfig()
     written = [world.world_examples(None, out / "world_examples.png"),
@@ -97,7 +110,11 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
         if wide:
             written.append(Path(shutil.copyfile(wide[-1] / "metrics.md", out / name)))
 
-    written.append(demo.walk_gif(encoder_run, gif, frames))
+    # the conditional model: one place at 8 headings, one tile with 6 draws of z
+    conditional_run = pick_run(runs_root, "conditional", conditional_run)
+    written += [conditional.around_figure(conditional_run, data, out / "conditional_around.png"),
+                conditional.samples_figure(conditional_run, data, out / "conditional_samples.png")]
+    written.append(demo.walk_gif(encoder_run, gif, frames, conditional_run=conditional_run))
     if update_readmes:
         written += [p for p in (update_readme(Path(name)) for name in READMES) if p]
     return written

@@ -1,7 +1,8 @@
 """The encoder's figures: prediction grids (tile | G(E(tile)) | photo), the write-up's 3x3 loss
 tables (as markdown and as figures), and the frames of the demo GIF.
 
-Images come in as uint8 tensors N x 3 x H x W (data.to_uint8 of the [-1, 1] ones).
+Images come in as uint8 tensors N x 3 x H x W (data.to_uint8 of the [-1, 1] ones). The grids
+and the GIF writer live in images.py, below the training loops that also use them.
 """
 
 from __future__ import annotations
@@ -12,44 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
 
 from ..files import atomic_save_image, atomic_write, atomic_write_text
-
-PREDICTION_LABELS = ("satellite tile", "predicted view", "true view")
-
-
-def _pil(image: torch.Tensor) -> Image.Image:
-    return Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
-
-
-def image_rows(columns: list[torch.Tensor], labels=PREDICTION_LABELS, pad: int = 2,
-               scale: int = 1) -> Image.Image:
-    """A grid with one column per tensor (all N x 3 x H x W uint8) and one row per image,
-    white gaps of `pad` px, and the column labels on a strip above (None: no strip)."""
-    n, _, h, w = columns[0].shape
-    h, w = h * scale, w * scale
-    label_h = 16 * scale if labels else 0
-    grid = Image.new("RGB", (len(columns) * (w + pad) + pad, label_h + n * (h + pad) + pad), "white")
-    draw = ImageDraw.Draw(grid)
-    font = ImageFont.load_default(size=11 * scale)
-    for c, images in enumerate(columns):
-        x = pad + c * (w + pad)
-        if labels:
-            draw.text((x + w / 2, label_h / 2 + 1), labels[c], fill="black", font=font, anchor="mm")
-        for r in range(n):
-            tile = _pil(images[r])
-            if scale != 1:
-                tile = tile.resize((w, h), Image.Resampling.BICUBIC)
-            grid.paste(tile, (x, label_h + pad + r * (h + pad)))
-    return grid
-
-
-def save_prediction_grid(path: str | Path, tiles: torch.Tensor, predictions: torch.Tensor,
-                         photos: torch.Tensor) -> Path:
-    return atomic_save_image(path, image_rows([tiles, predictions, photos]))
+from ..images import PREDICTION_LABELS, image_rows, save_gif, save_prediction_grid  # noqa: F401  (re-exported)
+from ..images import to_pil as _pil
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +85,7 @@ def write_loss_samples(out_dir: str | Path, generated: torch.Tensor, real: torch
 
 
 # ---------------------------------------------------------------------------------------------
-# Training curves and the demo GIF.
+# Training curves (the demo GIF is written by images.save_gif).
 
 def training_curves(stats: list[dict], keys=("loss", "val_loss", "val_top5", "val_ssim")):
     """One small panel per stats.jsonl key against the epoch."""
@@ -130,13 +98,3 @@ def training_curves(stats: list[dict], keys=("loss", "val_loss", "val_top5", "va
         ax.set_xlabel("epoch")
     fig.tight_layout()
     return fig
-
-
-def save_gif(path: str | Path, frames: list[Image.Image], duration_ms: int = 120) -> Path:
-    """An endlessly looping GIF. One shared palette keeps the colours from flickering between
-    frames (per-frame palettes make the sky shimmer)."""
-    strip = Image.fromarray(np.concatenate([np.asarray(f) for f in frames], axis=0))
-    palette = strip.quantize(colors=255, method=Image.Quantize.MEDIANCUT)
-    quantized = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
-    return atomic_save_image(path, quantized[0], save_all=True, append_images=quantized[1:],
-                             duration=duration_ms, loop=0, optimize=False)

@@ -19,6 +19,9 @@ The final keep list is `manifest.kept_photo_ids(dataset)`.
 
 When a rerun changes which photos reach a later stage, that stage's old rows do not cover the
 newcomers; the funnel then says which stages to rerun.
+
+The counts, the per-photo status and the stage order live in results.py, which the report and
+the review read too; the report is written from those files, and never imports this module.
 """
 
 from __future__ import annotations
@@ -35,12 +38,11 @@ from PIL import Image, ImageFilter
 from tqdm.auto import tqdm
 
 from .. import config, manifest
-from ..files import atomic_save_image, atomic_write_bytes, sha256_file
+from ..files import FolderLocked, atomic_save_image, atomic_write_bytes, folder_lock, sha256_file
 from . import dedupe, people, quality, scene
 from .quality import open_rgb
+from .results import STAGES, counts, sort_decisions, status  # noqa: F401 (status: part of the API)
 from .weights import WeightsChecksumError, WeightsUnavailable
-
-STAGES = ("geotag", "scene", "people", "quality", "dedupe", "review")
 
 
 def _default(fn, name):
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.config_from_args(FilterConfig, args)
     try:
         table = filter_dataset(args.dataset, cfg)
-    except (WeightsUnavailable, WeightsChecksumError) as e:
+    except (WeightsUnavailable, WeightsChecksumError, FolderLocked) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(table.to_string())
@@ -105,25 +107,26 @@ def filter_dataset(dataset: str | Path, cfg: FilterConfig | None = None, **overr
     unknown = sorted(set(requested) - set(STAGES))
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; the stages are {list(STAGES)}")
-    photos = manifest.read(dataset, "photos.csv")
-    decisions = manifest.read(dataset, "filter.csv", missing_ok=True)
-    for stage in STAGES:
-        if stage not in requested:
-            continue
-        alive = survivors(photos, decisions, STAGES[:STAGES.index(stage)])
-        print(f"{stage}: {len(alive)} photos")
-        results = _judge(stage, alive, dataset, cfg) if len(alive) else []
-        rows = pd.DataFrame(results, columns=["keep", "reason", "score"])
-        rows.insert(0, "photo_id", alive["photo_id"].to_numpy())
-        rows.insert(1, "stage", stage)
-        decisions = _sorted(pd.concat([decisions[decisions["stage"] != stage], rows]), photos)
-        manifest.write(dataset, "filter.csv", decisions)
-    _warn_uncovered(photos, decisions)
-    if cfg.report:
-        from . import report  # matplotlib, only when a report is asked for
+    photos = manifest.read(dataset, "photos.csv")  # before the lock, so a wrong path creates no folder
+    with folder_lock(dataset, "filter"):  # no collector may rewrite photos.csv under the funnel
+        decisions = manifest.read(dataset, "filter.csv", missing_ok=True)
+        for stage in STAGES:
+            if stage not in requested:
+                continue
+            alive = survivors(photos, decisions, STAGES[:STAGES.index(stage)])
+            print(f"{stage}: {len(alive)} photos")
+            results = _judge(stage, alive, dataset, cfg) if len(alive) else []
+            rows = pd.DataFrame(results, columns=["keep", "reason", "score"])
+            rows.insert(0, "photo_id", alive["photo_id"].to_numpy())
+            rows.insert(1, "stage", stage)
+            decisions = sort_decisions(pd.concat([decisions[decisions["stage"] != stage], rows]), photos)
+            manifest.write(dataset, "filter.csv", decisions)
+        _warn_uncovered(photos, decisions)
+        if cfg.report:
+            from . import report  # matplotlib, only when a report is asked for
 
-        report.write(dataset)
-    return counts(dataset)
+            report.write(dataset)
+        return counts(dataset)
 
 
 def survivors(photos: pd.DataFrame, decisions: pd.DataFrame, stages) -> pd.DataFrame:
@@ -177,14 +180,6 @@ def review_reason(keep: bool | None) -> str:
     return {None: "pending review", True: "kept in review", False: "rejected in review"}[keep]
 
 
-def _sorted(decisions: pd.DataFrame, photos: pd.DataFrame) -> pd.DataFrame:
-    """Stage order, then photos.csv order: the same decisions always give the same file."""
-    order = {pid: i for i, pid in enumerate(photos["photo_id"])}
-    key = decisions["stage"].map({s: i for i, s in enumerate(STAGES)}).fillna(len(STAGES)) * (len(order) + 1)
-    key = key + decisions["photo_id"].map(order).fillna(len(order))
-    return decisions.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
-
-
 def _warn_uncovered(photos: pd.DataFrame, decisions: pd.DataFrame) -> None:
     """Name the stages whose rows miss photos that now reach them (after an earlier stage's rerun)."""
     stale = []
@@ -198,38 +193,6 @@ def _warn_uncovered(photos: pd.DataFrame, decisions: pd.DataFrame) -> None:
     if stale:
         print(f"warning: photos reach stages that have not judged them: {', '.join(stale)}; "
               f"rerun those with --stages so they are not kept unchecked", file=sys.stderr)
-
-
-# Reading the results: shared by the report, the review widget and the contact sheet.
-
-def status(dataset: str | Path) -> pd.DataFrame:
-    """Per photo: `kept` (final, as manifest.kept_photo_ids), the first `stage` that rejected it and why."""
-    dataset = Path(dataset)
-    photos = manifest.read(dataset, "photos.csv")
-    decisions = manifest.read(dataset, "filter.csv", missing_ok=True)
-    rejects = _sorted(decisions[~decisions["keep"]], photos).drop_duplicates("photo_id")
-    out = photos[["photo_id", "path"]].merge(rejects[["photo_id", "stage", "reason"]], on="photo_id", how="left")
-    out = out.fillna({"stage": "", "reason": ""})
-    out["kept"] = out["photo_id"].isin(set(manifest.kept_photo_ids(dataset) or []))
-    return out
-
-
-def counts(dataset: str | Path) -> pd.DataFrame:
-    """Photos in, kept and rejected per stage, with the final keep list at the bottom."""
-    dataset = Path(dataset)
-    photos = manifest.read(dataset, "photos.csv")
-    decisions = manifest.read(dataset, "filter.csv", missing_ok=True)
-    rows = {"photos.csv": (len(photos), len(photos), 0)}
-    for stage in STAGES:
-        d = decisions[decisions["stage"] == stage]
-        if len(d):
-            rows[stage] = (len(d), int(d["keep"].sum()), int((~d["keep"]).sum()))
-    kept = manifest.kept_photo_ids(dataset)
-    rows["final"] = (len(photos), len(kept) if kept is not None else len(photos), 0)
-    table = pd.DataFrame.from_dict(rows, orient="index", columns=["in", "kept", "rejected"])
-    table.loc["final", "rejected"] = table.loc["final", "in"] - table.loc["final", "kept"]
-    table.index.name = "stage"
-    return table
 
 
 # A dataset folder from image files: for tests, benchmarks and the notebook's demo.

@@ -1,6 +1,7 @@
 """The funnel's report, written to `<dataset>/report/`:
 
-    funnel.csv          photos in, kept and rejected per stage, and the final keep list
+    funnel.csv          photos in, kept and rejected per stage, and the final keep list; `with_heading`:
+                        how many of the kept photos have a known camera heading
     funnel.png          the same as bars: photos left after each stage
     rejects.png         example rejects of each stage, with their reasons
     scene_classes.png   the most frequent Places365 top classes (when the scene stage ran)
@@ -19,13 +20,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .. import manifest  # noqa: E402
 from ..files import atomic_write, atomic_write_text  # noqa: E402
-from .funnel import STAGES, counts, status  # noqa: E402
+from .results import STAGES, counts, status  # noqa: E402
 from .quality import thumbnail  # noqa: E402
 from .scene import WHITELIST  # noqa: E402
 
 
 def write(dataset: str | Path, examples: int = 6) -> dict[str, Path]:
-    """Write every report file that the dataset's filter.csv supports; return their paths."""
+    """Write every report file that the dataset's filter.csv supports; return their paths.
+
+    Everything comes from the files the funnel wrote (photos.csv, filter.csv, review.csv), read
+    through results.py, so the report can be redrawn without rerunning a stage."""
     dataset = Path(dataset)
     out = dataset / "report"
     table = counts(dataset)
@@ -57,7 +61,9 @@ def funnel_figure(table):
         note = f" {int(bar.get_width())}" + (f"  (-{int(rejected)})" if rejected and stage != "final" else "")
         ax.text(bar.get_width(), bar.get_y() + bar.get_height() / 2, note, va="center", fontsize=9)
     ax.set_xlabel("photos left")
-    ax.set_title("Filter funnel")
+    final = table.loc["final"]
+    ax.set_title(f"Filter funnel ({int(final['with_heading'])} of {int(final['kept'])} kept photos "
+                 f"have a camera heading)")
     ax.set_xlim(0, max(values) * 1.25 or 1)
     return fig
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from .. import manifest
 from ..files import atomic_write_text
-from .funnel import STAGES, status
+from .results import STAGES, status
 from .quality import jpeg_bytes, thumbnail
 
 

@@ -6,9 +6,10 @@ iiurlwidth for a ~1024 px copy). The API may spread one answer over several repl
 `continue`; they are merged by page id. Geosearch itself does not page, so a point that returns
 `ggslimit` files may have more: its circle is split into four half-radius circles, recursively.
 
-Records take the camera location (the primary coordinates), the licence (`LicenseShortName`)
-and the author (`Artist`, HTML stripped). By default only free licences are kept: CC0, public
-domain, CC BY and CC BY-SA, any version or port; CC BY-NC/ND, GFDL-only and the rest are dropped.
+Records take the camera location (the primary coordinates), the licence (`LicenseShortName`),
+the author (`Artist`, HTML stripped) and the camera heading (EXIF `GPSImgDirection`, see below).
+By default only free licences are kept: CC0, public domain, CC BY and CC BY-SA, any version or
+port; CC BY-NC/ND, GFDL-only and the rest are dropped.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from collections import Counter
 from typing import Iterator
 
 from . import KM_PER_DEG_LAT, BBox, grid
-from .http import Http, SourceError
+from .http import Http, SourceError, parse_heading
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,22 @@ API_URL = "https://commons.wikimedia.org/w/api.php"
 MIN_RADIUS_M, MAX_RADIUS_M = 10, 10000
 PHOTO_MIMES = {"image/jpeg", "image/png", "image/webp"}
 FREE_LICENCE = re.compile(r"^(cc0( 1\.0)?|cc zero|public domain|pd\b.*|cc by(-sa)?( \d(\.\d)?)?( [a-z-]+)?)$", re.I)
-METADATA = "LicenseShortName|LicenseUrl|Artist|DateTimeOriginal|DateTime"
+METADATA = "LicenseShortName|LicenseUrl|Artist|DateTimeOriginal|DateTime|GPSImgDirection|GPSImgDirectionRef"
+
+# The camera heading on Commons: what the API offers (tags as in shared/docs/api_contracts.md).
+# - [V] GeoData has no heading. `prop=coordinates` takes coprop=type|name|dim|country|region|globe
+#   only (GeoData includes/Api/QueryCoordinates.php), and the {{#coordinates:}} parser function
+#   keeps type, scale, dim, name, region and globe of the geohack string, nothing else
+#   (includes/CoordinatesParserFunction.php), so {{Location|lat|lon|heading:NN}} loses it there.
+# - [V] extmetadata carries every EXIF field of the uploaded original, source "file-metadata"
+#   (MediaWiki FormatMetadata::getExtendedMetadataFromFile + ExifBitmapHandler::getCommonMetaArray),
+#   so GPSImgDirection and GPSImgDirectionRef come back when the camera wrote them and they are
+#   listed in iiextmetadatafilter. MediaWiki keeps EXIF rationals as "num/den" text (Exif::isRational);
+#   that the API returns exactly that text is [U], so parse_heading also takes a plain number.
+# - [3P] The heading typed into {{Location|...|heading:NN}} is stored in structured data as
+#   qualifier P7787 (heading) of P1259 (coordinates of the point of view) (a WikiShootMe issue
+#   thread). Reading it needs one more API (wbgetentities on M<pageid>); not done here.
+# - [U] Whether thumbnails (thumburl) keep EXIF: the downloaded file's own EXIF is only a fallback.
 
 
 def strip_html(text: str) -> str:
@@ -139,5 +155,14 @@ class CommonsSource:
             "lat": float(coords[0]["lat"]), "lon": float(coords[0]["lon"]),
             "taken_at": iso_date(meta.get("DateTimeOriginal") or meta.get("DateTime", "")),
             "url": info.get("thumburl") or info["url"], "license": meta.get("LicenseShortName", ""),
-            "author": meta.get("Artist", ""), "heading": "",
+            "author": meta.get("Artist", ""), **heading_fields(meta),
         }
+
+
+def heading_fields(meta: dict[str, str]) -> dict:
+    """`heading` (and `heading_ref`, T/M, for the state log) from extmetadata's EXIF GPSImgDirection."""
+    heading = parse_heading(meta.get("GPSImgDirection"))
+    if heading is None:
+        return {"heading": ""}
+    ref = meta.get("GPSImgDirectionRef", "").strip().upper()[:1]
+    return {"heading": heading, "heading_ref": ref if ref in ("T", "M") else ""}

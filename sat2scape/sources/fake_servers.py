@@ -12,6 +12,7 @@ Every fake also hosts images under /img/<name>.jpg (deterministic landscape-like
 faults set per name in `image_faults` (a string: always; a list: one per request, then fine):
 "corrupt" (truncated JPEG), "huge" (`huge_bytes` of data), "bomb" (a PNG header claiming
 8000x8000 pixels), "html" (200 with text/html), "slow" (sleeps `slow_s` first), "404".
+`image_headings` gives a name an EXIF camera heading (GPSImgDirection, GPSImgDirectionRef).
 `fail_next` scripts HTTP errors for the next requests (e.g. [429, 429, 503]; Retry-After: 0).
 Every request is appended to `requests` as a dict (time, method, path, params without any token),
 which is how the tests measure the request rate at the server.
@@ -88,6 +89,17 @@ def satellite_pixels(z: int, x0: int, y0: int, w: int, h: int) -> np.ndarray:
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def with_heading(jpeg: bytes, direction, ref: str = "T") -> bytes:
+    """The same picture re-saved with EXIF GPSImgDirection = `direction` (an IFDRational, a number)
+    and GPSImgDirectionRef = `ref`, as a phone camera writes them."""
+    image = Image.open(BytesIO(jpeg))
+    exif = Image.Exif()
+    exif[0x8825] = {0x0010: ref, 0x0011: direction}  # the GPS IFD
+    buffer = BytesIO()
+    image.save(buffer, format="JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
 def encode(array: np.ndarray, fmt: str) -> bytes:
     buffer = BytesIO()
     Image.fromarray(array).save(buffer, format=fmt.upper(), **({"quality": 92} if fmt == "jpeg" else {}))
@@ -151,6 +163,7 @@ class FakeServer:
         self.latency = latency            # seconds added to every response
         self.image_size = image_size
         self.image_faults: dict[str, str | list[str]] = {}
+        self.image_headings: dict[str, tuple] = {}  # name -> (GPSImgDirection, ref) written into its EXIF
         self.huge_bytes = 2_000_000
         self.slow_s = 1.0
         self.fail_next: list[int] = []    # HTTP statuses for the next requests, e.g. [429, 503]
@@ -207,6 +220,8 @@ class FakeServer:
         if fault == "bomb":
             return 200, {"Content-Type": "image/png"}, bomb_png()
         data = landscape_jpeg(zlib.crc32(name.encode()), self.image_size)
+        if name in self.image_headings:
+            data = with_heading(data, *self.image_headings[name])
         if fault == "corrupt":
             return 200, jpeg, data[: len(data) // 2]
         if fault == "huge":
@@ -334,7 +349,8 @@ LICENCES = ["CC BY-SA 4.0", "CC BY 2.0", "CC0", "Public domain", "CC BY-NC-SA 2.
 
 
 def make_commons_files(bbox: BBox, n: int = 50, seed: int = 0) -> list[dict]:
-    """`n` geotagged File: pages in the box with a mix of free and non-free licences."""
+    """`n` geotagged File: pages in the box with a mix of free and non-free licences; every third
+    has a camera heading in its EXIF (GPSImgDirection as MediaWiki keeps it, "num/den", and a ref)."""
     rng = random.Random(seed)
     return [{
         "pageid": 9000000 + i, "title": f"File:Field near the river {i}.jpg",
@@ -342,6 +358,7 @@ def make_commons_files(bbox: BBox, n: int = 50, seed: int = 0) -> list[dict]:
         "licence": LICENCES[i % len(LICENCES)], "mime": "image/jpeg" if i % 11 else "image/svg+xml",
         "artist": f'<a href="//commons.wikimedia.org/wiki/User:W{i}" title="User:W{i}">Walker &amp; Co {i}</a>',
         "date": f"2019-07-{1 + i % 28:02d} 12:{i % 60:02d}:00",
+        "heading": (f"{i * 4111 % 36000}/100", "TM"[i % 2]) if i % 3 == 0 else None,
     } for i in range(n)]
 
 
@@ -349,7 +366,10 @@ class FakeCommons(FakeServer):
     """`action=query&generator=geosearch&prop=imageinfo|coordinates` at /w/api.php (formatversion 2).
 
     Image info comes `batch` pages per reply, with `continue` for the rest, as MediaWiki does
-    when a prop cannot fit one reply; coordinates come with every reply.
+    when a prop cannot fit one reply; coordinates come with every reply. extmetadata holds the
+    licence, the artist, the date and, for files that have one, the EXIF camera heading
+    (GPSImgDirection, GPSImgDirectionRef); as in MediaWiki, `iiextmetadatafilter` keeps only the
+    fields it lists. GeoData's coordinates carry no heading (see sources/commons.py).
     """
 
     def __init__(self, files: list[dict], batch: int = 10, **kwargs):
@@ -383,14 +403,22 @@ class FakeCommons(FakeServer):
                 page["imageinfo"] = [{
                     "url": f"{self.url}/img/{name}_orig.jpg", "thumburl": f"{self.url}/img/{name}.jpg",
                     "width": 4000, "height": 3000, "mime": f["mime"],
-                    "extmetadata": {"LicenseShortName": {"value": f["licence"]}, "Artist": {"value": f["artist"]},
-                                    "DateTimeOriginal": {"value": f["date"]}}}]
+                    "extmetadata": self.extmetadata(f, params.get("iiextmetadatafilter", ""))}]
             pages.append(page)
         body = {"batchcomplete": True, "query": {"pages": pages}} if pages else {"batchcomplete": True}
         if first + self.batch < len(found):
             body = {"continue": {"iicontinue": str(first + self.batch), "continue": "||"}, **body}
             del body["batchcomplete"]
         return _json(body)
+
+
+    @staticmethod
+    def extmetadata(f: dict, wanted: str) -> dict:
+        meta = {"LicenseShortName": f["licence"], "Artist": f["artist"], "DateTimeOriginal": f["date"]}
+        if f.get("heading"):
+            meta["GPSImgDirection"], meta["GPSImgDirectionRef"] = f["heading"]
+        keep = set(wanted.split("|")) if wanted else set(meta)
+        return {k: {"value": v} for k, v in meta.items() if k in keep}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ every error message built here.
 
 `download_image` is the one way a remote image reaches the disk: size-capped while streaming,
 content type checked, fully decoded by Pillow behind a decompression-bomb guard, and written
-atomically, so a corrupt or partial download is reported as a failure and never saved.
+atomically, so a corrupt or partial download is reported as a failure and never saved. It also
+reads the camera heading from the file's EXIF (`exif_heading`), for VK and Commons alike.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import math
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -215,6 +217,48 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
     return image
 
 
+# The camera heading in EXIF (CIPA DC-008, the GPS IFD): GPSImgDirectionRef (0x0010) is "T" (true
+# north) or "M" (magnetic north), GPSImgDirection (0x0011) a RATIONAL in degrees, 0.00 to 359.99,
+# clockwise. The value is recorded as given: a magnetic heading is not corrected for declination
+# (about 11 degrees east around Moscow), the ref is kept beside it in state/<source>_photos.jsonl.
+GPS_IFD, GPS_IMG_DIRECTION_REF, GPS_IMG_DIRECTION = 0x8825, 0x0010, 0x0011
+
+
+def parse_heading(value) -> float | None:
+    """Degrees clockwise from north from an EXIF rational, a number, or text like "12345/100" or
+    "123.45"; None for anything else (empty, x/0, NaN, outside 0..360, not a number)."""
+    try:
+        if isinstance(value, str):
+            text = value.strip()
+            if "/" in text:
+                num, den = text.split("/", 1)
+                value = float(num) / float(den) if float(den) else math.nan
+            else:
+                value = float(text)
+        heading = float(value)  # PIL's IFDRational is a number; x/0 gives NaN
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not math.isfinite(heading) or not 0 <= heading <= 360:
+        return None
+    return round(heading % 360, 2)
+
+
+def exif_heading(image: Image.Image) -> tuple[float, str] | None:
+    """(heading, ref) from a decoded image's EXIF GPSImgDirection, or None if absent or unreadable.
+
+    ref is "T" (true north), "M" (magnetic north) or "" when the file does not say.
+    """
+    try:
+        gps = image.getexif().get_ifd(GPS_IFD)
+    except Exception:  # a corrupt EXIF block must not cost the photo; it only has no heading
+        return None
+    heading = parse_heading(gps.get(GPS_IMG_DIRECTION))
+    if heading is None:
+        return None
+    ref = str(gps.get(GPS_IMG_DIRECTION_REF) or "").strip("\x00 ").upper()
+    return heading, ref if ref in ("T", "M") else ""
+
+
 @dataclass
 class Download:
     ok: bool
@@ -222,6 +266,8 @@ class Download:
     sha256: str = ""
     width: int = 0
     height: int = 0
+    heading: float | None = None  # EXIF GPSImgDirection, degrees clockwise from north
+    heading_ref: str = ""         # "T" true or "M" magnetic north, "" if not given
 
 
 def download_image(http: Http, url: str, path, max_bytes: int = MAX_BYTES,
@@ -246,7 +292,8 @@ def download_image(http: Http, url: str, path, max_bytes: int = MAX_BYTES,
         image.convert("RGB").save(buffer, format="JPEG", quality=95)
         data = buffer.getvalue()
     atomic_write_bytes(path, data)
-    return Download(True, "", sha256_bytes(data), image.width, image.height)
+    heading, ref = exif_heading(image) or (None, "")  # from the served file: a re-encoded copy has no EXIF
+    return Download(True, "", sha256_bytes(data), image.width, image.height, heading, ref)
 
 
 def parallel(fn: Callable, items: Iterable, workers: int = 8, desc: str = "",

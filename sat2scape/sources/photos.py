@@ -11,9 +11,13 @@ Both sources run in two phases, and both resume where a crash or `kill -9` stopp
 2. download: each photo is saved atomically to `photos/<safe_name>.jpg` *before* its row is
    appended to `state/<source>_photos.jsonl`; a failure (corrupt, too big, not an image, HTTP
    error) goes to `state/<source>_failed.jsonl` with the reason, and no file is kept.
+   The camera heading comes from the API where it has one (Commons), else from the file's EXIF
+   GPSImgDirection (http.exif_heading); empty when neither knows it.
 
 `photos.csv` is rebuilt from `state/` (rows of other sources are kept) every few seconds and at
 the end, always atomically and only with rows whose file exists.
+One process at a time works in a dataset folder (files.folder_lock): a second collector, the
+satellite stage or the filter funnel on the same folder stops at once, naming the holder's pid.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import manifest
-from ..files import append_jsonl, read_jsonl
+from ..files import FolderLocked, append_jsonl, folder_lock, read_jsonl
 from . import clean_after_crash, parse_bbox
 from .http import MAX_BYTES, MAX_PIXELS, Http, SourceError, download_image, parallel
 
@@ -50,60 +54,67 @@ def collect(dataset, source, workers: int = 8, image_http: Http | None = None, m
 
     Returns counts for a summary line. Raises SourceError when the source must stop (bad token,
     captcha, quota); everything finished so far is kept and a rerun continues from there.
+    Raises files.FolderLocked at once when another collector is working in `dataset`.
     """
     dataset = Path(dataset)
-    state = dataset / "state"
-    search_log = state / f"{source.name}_search.jsonl"
-    photos_log = state / f"{source.name}_photos.jsonl"
-    failed_log = state / f"{source.name}_failed.jsonl"
-    clean_after_crash(dataset, ["photos/.*.tmp", ".photos.csv.*.tmp", f"state/{source.name}_*.jsonl"])
+    with folder_lock(dataset, f"photos {source.name}"):  # one collector per folder, or stop here
+        state = dataset / "state"
+        search_log = state / f"{source.name}_search.jsonl"
+        photos_log = state / f"{source.name}_photos.jsonl"
+        failed_log = state / f"{source.name}_failed.jsonl"
+        clean_after_crash(dataset, ["photos/.*.tmp", ".photos.csv.*.tmp", f"state/{source.name}_*.jsonl"])
 
-    done, candidates = set(), {}
-    for unit in read_jsonl(search_log):
-        done.add(unit["unit"])
-        for record in unit["photos"]:
-            candidates.setdefault(record["photo_id"], record)
-    saved = {r["photo_id"]: r for r in read_jsonl(photos_log) if (dataset / r["path"]).exists()}
-    failed = {r["photo_id"] for r in read_jsonl(failed_log)}
-    write_photos_csv(dataset, source.name, saved)  # repair photos.csv after a crash
-    counts = {"units": len(done), "new_saved": 0, "new_failed": 0}
+        done, candidates = set(), {}
+        for unit in read_jsonl(search_log):
+            done.add(unit["unit"])
+            for record in unit["photos"]:
+                candidates.setdefault(record["photo_id"], record)
+        saved = {r["photo_id"]: r for r in read_jsonl(photos_log) if (dataset / r["path"]).exists()}
+        failed = {r["photo_id"] for r in read_jsonl(failed_log)}
+        write_photos_csv(dataset, source.name, saved)  # repair photos.csv after a crash
+        counts = {"units": len(done), "new_saved": 0, "new_failed": 0}
 
-    try:
-        for unit in tqdm(source.units(), desc=f"{source.name} search", disable=not progress):
-            for key, records in source.search(unit, done):
-                append_jsonl(search_log, {"unit": key, "photos": records})
-                done.add(key)
-                for record in records:
-                    candidates.setdefault(record["photo_id"], record)
-        counts["units"] = len(done)
+        try:
+            for unit in tqdm(source.units(), desc=f"{source.name} search", disable=not progress):
+                for key, records in source.search(unit, done):
+                    append_jsonl(search_log, {"unit": key, "photos": records})
+                    done.add(key)
+                    for record in records:
+                        candidates.setdefault(record["photo_id"], record)
+            counts["units"] = len(done)
 
-        todo = [r for pid, r in candidates.items() if pid not in saved and (retry_failed or pid not in failed)]
-        image_http = image_http or Http(rate=0, timeout=30, retries=3)
+            todo = [r for pid, r in candidates.items() if pid not in saved and (retry_failed or pid not in failed)]
+            image_http = image_http or Http(rate=0, timeout=30, retries=3)
 
-        def fetch(record):
-            path = Path("photos") / f"{manifest.safe_name(record['photo_id'])}.jpg"
-            return path, download_image(image_http, record["url"], dataset / path, max_bytes, max_pixels)
+            def fetch(record):
+                path = Path("photos") / f"{manifest.safe_name(record['photo_id'])}.jpg"
+                return path, download_image(image_http, record["url"], dataset / path, max_bytes, max_pixels)
 
-        last_csv = time.monotonic()
-        for record, (path, result) in parallel(fetch, todo, workers, f"{source.name} photos", progress):
-            if result.ok:
-                row = {**record, "path": path.as_posix(), "width": result.width, "height": result.height,
-                       "sha256": result.sha256}
-                append_jsonl(photos_log, row)  # after the file is in place, never before
-                saved[record["photo_id"]] = row
-                counts["new_saved"] += 1
-            else:
-                append_jsonl(failed_log, {"photo_id": record["photo_id"], "url": record["url"],
-                                          "reason": result.reason, "at": dt.datetime.now(dt.timezone.utc).isoformat()})
-                counts["new_failed"] += 1
-            if time.monotonic() - last_csv > CSV_EVERY_S:
-                write_photos_csv(dataset, source.name, saved)
-                last_csv = time.monotonic()
-    finally:
-        write_photos_csv(dataset, source.name, saved)
-    failed_total = len({r["photo_id"] for r in read_jsonl(failed_log)} - set(saved))
-    return {**counts, "found": len(candidates), "saved": len(saved), "failed": failed_total,
-            "dropped": dict(source.dropped)}
+            last_csv = time.monotonic()
+            for record, (path, result) in parallel(fetch, todo, workers, f"{source.name} photos", progress):
+                if result.ok:
+                    row = {**record, "path": path.as_posix(), "width": result.width, "height": result.height,
+                           "sha256": result.sha256}
+                    if record.get("heading") in ("", None) and result.heading is not None:
+                        # the API's heading (Commons: the original's EXIF) first, else the downloaded
+                        # file's own EXIF; the ref (T/M) stays in the state log, photos.csv has none
+                        row.update(heading=result.heading, heading_ref=result.heading_ref)
+                    append_jsonl(photos_log, row)  # after the file is in place, never before
+                    saved[record["photo_id"]] = row
+                    counts["new_saved"] += 1
+                else:
+                    now = dt.datetime.now(dt.timezone.utc).isoformat()
+                    append_jsonl(failed_log, {"photo_id": record["photo_id"], "url": record["url"],
+                                              "reason": result.reason, "at": now})
+                    counts["new_failed"] += 1
+                if time.monotonic() - last_csv > CSV_EVERY_S:
+                    write_photos_csv(dataset, source.name, saved)
+                    last_csv = time.monotonic()
+        finally:
+            write_photos_csv(dataset, source.name, saved)
+        failed_total = len({r["photo_id"] for r in read_jsonl(failed_log)} - set(saved))
+        return {**counts, "found": len(candidates), "saved": len(saved), "failed": failed_total,
+                "dropped": dict(source.dropped)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -171,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # bad arguments or an unreadable photos.csv (ManifestError)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except FolderLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except SourceError as e:
         print(f"stopped: {e}\nEverything finished so far is saved under {Path(args.out) / 'state'}; "
               f"rerun the same command to continue.", file=sys.stderr)

@@ -6,13 +6,13 @@
 
 Providers (contracts: shared/docs/api_contracts.md, sections 2-3):
 - yandex: Yandex Static API 1.x, `l=sat&ll=lon,lat&z=..&size=w,h` (z <= 17, size <= 650x450,
-  scale 1..4). The image comes centred on the point; its centre is cropped to --tile-size.
+  scale 1..4). The image comes centred on the point; its centre is cropped to the wide size.
   An XML error body (HTTP 400) stops the run with a message naming the parameter.
 - xyz: any XYZ/WMTS tile service by URL template ({z}, {x}, {y}). Presets: `esri` (World
   Imagery; y before x) and `eox` (Sentinel-2 cloudless; WMTS TileMatrix/TileRow/TileCol, so
   also y before x). The zoom is the coarsest whose pixels are at least as fine as
   --meters-per-pixel; the tiles around the point are stitched so that it sits in the centre, and
-  the window covering tile-size x meters-per-pixel metres is resampled to tile-size pixels.
+  the window covering wide-size x meters-per-pixel metres is resampled to wide-size pixels.
   Tiles are cached under cache/tiles/<provider>/<z>/<x>/<y>.<ext>, so reruns and neighbouring
   photos fetch each tile once.
 
@@ -28,9 +28,19 @@ x = (lon + 180) / 360 * n, y = (1 - asinh(tan(lat)) / pi) / 2 * n, and a pixel s
 Yandex's own tiles are elliptical Mercator (EPSG:3395); its static images are centred on `ll`
 all the same, and their m/px is taken from the same formula.
 
-Output: `satellite/<safe_name>.png` per photo, `pairs.csv` (manifest columns, `split` by region)
+Fetched wide: every provider fetches one image of side geometry.wide_tile_size(--tile-size)
+(182 for 128) around the point, at the same ground resolution, so that it can later be turned
+to the photo's heading and cropped with no empty corner (geometry.turn_tiles). The usual
+north-up tile is that image's centre crop (geometry.centre_crop): one request, two files.
+
+Output: `satellite_wide/<safe_name>.png` and `satellite/<safe_name>.png` per photo, `pairs.csv`
+(manifest columns, `split` by region, `heading` copied from photos.csv, `satellite_wide_path`)
 for the photos the filter funnel kept (all photos if it has not run), and resumable state in
-`state/satellite.jsonl` (done) and `state/satellite_failed.jsonl` (why not).
+`state/satellite.jsonl` (done: a pair whose two files exist is skipped) and
+`state/satellite_failed.jsonl` (why not). The run holds the folder's lock (files.folder_lock).
+
+In code: `provider.fetch_wide(lat, lon)` gives (wide image, zoom, m/px); `provider.fetch(lat, lon)`
+gives the north-up tile_size tile, its centre crop, with the same zoom and m/px (predict uses it).
 """
 
 from __future__ import annotations
@@ -45,11 +55,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from PIL import Image
 
 from .. import manifest
-from ..files import append_jsonl, atomic_save_image, atomic_write_bytes, read_jsonl
+from ..files import FolderLocked, append_jsonl, atomic_save_image, atomic_write_bytes, folder_lock, read_jsonl
 from . import clean_after_crash
 from .http import MAX_BYTES, Http, HttpError, SourceError, decode_image, parallel
 
@@ -85,6 +96,26 @@ def zoom_for(lat: float, target_mpp: float, max_zoom: int, tile_px: int = 256) -
     """The coarsest zoom whose pixels are at least as fine as `target_mpp` (capped at max_zoom)."""
     z = math.ceil(math.log2(meters_per_pixel(lat, 0, tile_px) / target_mpp) - 1e-9)
     return max(0, min(max_zoom, z))
+
+
+# ---------------------------------------------------------------------------------------------
+# Wide tiles
+
+
+def wide_size(tile_size: int) -> int:
+    """The side fetched for a tile_size tile (geometry.wide_tile_size: turnable to any heading)."""
+    from ..geometry import wide_tile_size  # geometry imports torch; only a provider needs it here
+
+    return wide_tile_size(tile_size)
+
+
+def north_up(wide: Image.Image, tile_size: int) -> Image.Image:
+    """The north-up tile: the wide image's centre crop, the very window geometry.centre_crop takes
+    (and turn_tiles at heading 0), so satellite/ and a turned satellite_wide/ always agree."""
+    from ..geometry import centre_crop
+
+    chw = np.asarray(wide).transpose(2, 0, 1)  # centre_crop works on (..., H, W) arrays
+    return Image.fromarray(np.ascontiguousarray(centre_crop(chw, tile_size).transpose(1, 2, 0)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +162,7 @@ class XYZProvider:
         self.name = name or "xyz-" + hashlib.sha1(template.encode()).hexdigest()[:8]
         self.cache = Path(cache_dir) / self.name
         self.tile_size, self.meters_per_px, self.zoom = tile_size, meters_per_px, zoom
+        self.wide_size = wide_size(tile_size)
         self.max_zoom, self.tile_px = max_zoom, tile_px
         self.attribution = f"{attribution} (licence: {licence})" if licence else attribution
         resolution = f"z={zoom}" if zoom is not None else f"mpp={meters_per_px}"
@@ -161,13 +193,18 @@ class XYZProvider:
         return image
 
     def fetch(self, lat: float, lon: float) -> tuple[Image.Image, int, float]:
-        """The image centred on (lat, lon), its zoom, and its metres per pixel."""
+        """The north-up tile_size tile centred on (lat, lon), its zoom, and its metres per pixel."""
+        wide, zoom, mpp = self.fetch_wide(lat, lon)
+        return north_up(wide, self.tile_size), zoom, mpp
+
+    def fetch_wide(self, lat: float, lon: float) -> tuple[Image.Image, int, float]:
+        """The wide_size image centred on (lat, lon), its zoom, and its metres per pixel."""
         if abs(lat) > MAX_LAT:
             raise Unavailable(f"latitude {lat} is outside Web Mercator (|lat| <= {MAX_LAT})")
         z = self.zoom if self.zoom is not None else zoom_for(lat, self.meters_per_px, self.max_zoom, self.tile_px)
         native = meters_per_pixel(lat, z, self.tile_px)
         mpp = native if self.zoom is not None else self.meters_per_px
-        window = self.tile_size * mpp / native  # native pixels covering the output's ground extent
+        window = self.wide_size * mpp / native  # native pixels covering the output's ground extent
         px, py = lonlat_to_pixel(lat, lon, z, self.tile_px)
         if self.zoom is not None:  # no resampling: snap the window to whole pixels
             left, top = math.floor(px - window / 2 + 0.5), math.floor(py - window / 2 + 0.5)
@@ -185,7 +222,7 @@ class XYZProvider:
         box = (left - x0, top - y0, left - x0 + window, top - y0 + window)
         if self.zoom is not None:
             return canvas.crop(tuple(map(int, box))), z, mpp
-        return canvas.resize((self.tile_size, self.tile_size), Image.Resampling.LANCZOS, box=box), z, mpp
+        return canvas.resize((self.wide_size, self.wide_size), Image.Resampling.LANCZOS, box=box), z, mpp
 
 
 YANDEX_LIMITS = {"size": ("--size", "at most 650,450"), "zoom": ("--zoom", "0..17"), "z": ("--zoom", "0..17"),
@@ -193,7 +230,7 @@ YANDEX_LIMITS = {"size": ("--size", "at most 650,450"), "zoom": ("--zoom", "0..1
 
 
 class YandexProvider:
-    """Yandex Static API 1.x: one `l=sat` image per point, centre-cropped to tile_size."""
+    """Yandex Static API 1.x: one `l=sat` image per point, centre-cropped to the wide size."""
 
     name = "yandex"
     attribution = "© Yandex (Static API 1.x, l=sat; licence: display on the platform only)"
@@ -202,15 +239,23 @@ class YandexProvider:
                  scale: float = 1.0, tile_size: int = 128, key: str = ""):
         self.http, self.base_url, self.key = http, base_url, key
         self.zoom, self.scale, self.tile_size = zoom, scale, tile_size
+        self.wide_size = wide_size(tile_size)
         try:
             self.width, self.height = (int(v) for v in size.split(","))
         except ValueError:
             raise ValueError(f"--size {size!r}: expected width,height in pixels, e.g. 450,450") from None
-        if self.width < tile_size or self.height < tile_size:
-            raise ValueError(f"--size {size}: must be at least --tile-size {tile_size} each way")
+        if self.width < self.wide_size or self.height < self.wide_size:
+            raise ValueError(f"--size {size}: must be at least {self.wide_size} each way, the wide tile that "
+                             f"--tile-size {tile_size} is cut from (and at most 650,450)")
         self.settings = f"yandex:z={zoom}:size={size}:scale={scale}:px={tile_size}"
 
     def fetch(self, lat: float, lon: float) -> tuple[Image.Image, int, float]:
+        """The north-up tile_size tile centred on (lat, lon), its zoom, and its metres per pixel."""
+        wide, zoom, mpp = self.fetch_wide(lat, lon)
+        return north_up(wide, self.tile_size), zoom, mpp
+
+    def fetch_wide(self, lat: float, lon: float) -> tuple[Image.Image, int, float]:
+        """The wide_size image centred on (lat, lon), its zoom, and its metres per pixel."""
         params = {"l": "sat", "ll": f"{lon:.6f},{lat:.6f}", "z": self.zoom, "size": f"{self.width},{self.height}"}
         if self.scale != 1:
             params["scale"] = self.scale
@@ -227,8 +272,11 @@ class YandexProvider:
             raise Unavailable(f"Yandex image for {lat},{lon}: {e}") from None
         # scale > 1 returns more pixels for the same ground (unverified); the width ratio covers either case
         mpp = meters_per_pixel(lat, self.zoom) * self.width / image.width
-        left, top = (image.width - self.tile_size) // 2, (image.height - self.tile_size) // 2
-        return image.crop((left, top, left + self.tile_size, top + self.tile_size)), self.zoom, mpp
+        if min(image.size) < self.wide_size:
+            raise Unavailable(f"Yandex image for {lat},{lon} is {image.width}x{image.height}, "
+                              f"smaller than the {self.wide_size} px wide tile")
+        left, top = (image.width - self.wide_size) // 2, (image.height - self.wide_size) // 2
+        return image.crop((left, top, left + self.wide_size, top + self.wide_size)), self.zoom, mpp
 
     def explain(self, xml: str) -> str:
         """`<error><message>Wrong size: 703,450</message></error>` -> which parameter, and its limits."""
@@ -244,57 +292,66 @@ class YandexProvider:
 # The run
 
 
-def write_pairs_csv(dataset: Path, done: dict[str, dict], photo_ids: list[str]) -> None:
-    rows = [done[pid] for pid in photo_ids if pid in done]
+def write_pairs_csv(dataset: Path, done: dict[str, dict], photos: pd.DataFrame) -> None:
+    """pairs.csv for the finished photos, in photos.csv order, with photos.csv's current heading."""
+    heading = dict(zip(photos["photo_id"], photos["heading"]))
+    rows = [{**done[pid], "heading": heading[pid]} for pid in photos["photo_id"] if pid in done]
     manifest.write(dataset, "pairs.csv", pd.DataFrame(rows, columns=manifest.COLUMNS["pairs.csv"]))
 
 
 def download(dataset, provider, workers: int = 4, retry_failed: bool = False, progress: bool = True) -> dict:
-    """Fetch a tile for every kept photo of `dataset` (all photos if the funnel has not run)."""
+    """Fetch a wide tile and its north-up crop for every kept photo of `dataset` (all photos if the
+    funnel has not run). Raises files.FolderLocked at once when another process works in `dataset`."""
     dataset = Path(dataset)
-    clean_after_crash(dataset, ["satellite/.*.tmp", "cache/tiles/**/.*.tmp", ".pairs.csv.*.tmp",
-                                "state/satellite*.jsonl"])
-    photos = manifest.read(dataset, "photos.csv")
-    kept = manifest.kept_photo_ids(dataset)
-    if kept is not None:
-        photos = photos[photos["photo_id"].isin(set(kept))]
-    done_log, failed_log = dataset / "state" / "satellite.jsonl", dataset / "state" / "satellite_failed.jsonl"
-    done = {r["photo_id"]: r for r in read_jsonl(done_log)
-            if r.get("settings") == provider.settings and (dataset / r["satellite_path"]).exists()}
-    failed = {r["photo_id"] for r in read_jsonl(failed_log) if r.get("settings") == provider.settings}
-    todo = [row for row in photos.itertuples()
-            if row.photo_id not in done and (retry_failed or row.photo_id not in failed)]
-    counts = {"photos": len(photos), "new": 0, "new_failed": 0}
+    photos = manifest.read(dataset, "photos.csv")  # before the lock, so a wrong path creates no folder
+    with folder_lock(dataset, f"satellite {provider.name}"):  # one process per folder, or stop here
+        clean_after_crash(dataset, ["satellite/.*.tmp", "satellite_wide/.*.tmp", "cache/tiles/**/.*.tmp",
+                                    ".pairs.csv.*.tmp", "state/satellite*.jsonl"])
+        kept = manifest.kept_photo_ids(dataset)
+        if kept is not None:
+            photos = photos[photos["photo_id"].isin(set(kept))]
+        done_log, failed_log = dataset / "state" / "satellite.jsonl", dataset / "state" / "satellite_failed.jsonl"
+        # Done means both files exist: records from before the wide tiles (no satellite_wide_path) are redone.
+        done = {r["photo_id"]: r for r in read_jsonl(done_log)
+                if r.get("settings") == provider.settings and r.get("satellite_wide_path")
+                and (dataset / r["satellite_path"]).exists() and (dataset / r["satellite_wide_path"]).exists()}
+        failed = {r["photo_id"] for r in read_jsonl(failed_log) if r.get("settings") == provider.settings}
+        todo = [row for row in photos.itertuples()
+                if row.photo_id not in done and (retry_failed or row.photo_id not in failed)]
+        counts = {"photos": len(photos), "new": 0, "new_failed": 0}
 
-    def fetch(row):
+        def fetch(row):
+            try:
+                wide, zoom, mpp = provider.fetch_wide(float(row.lat), float(row.lon))  # the one request
+            except (Unavailable, HttpError) as e:
+                return str(e)
+            name = f"{manifest.safe_name(row.photo_id)}.png"
+            wide_path, path = Path("satellite_wide") / name, Path("satellite") / name
+            atomic_save_image(dataset / wide_path, wide)
+            atomic_save_image(dataset / path, north_up(wide, provider.tile_size))
+            return {"photo_id": row.photo_id, "photo_path": row.path, "satellite_path": path.as_posix(),
+                    "satellite_wide_path": wide_path.as_posix(),
+                    "lat": float(row.lat), "lon": float(row.lon), "provider": provider.name, "zoom": zoom,
+                    "meters_per_pixel": round(mpp, 4), "attribution": provider.attribution,
+                    "split": manifest.region_split(float(row.lat), float(row.lon)), "settings": provider.settings}
+
+        last_csv = time.monotonic()
         try:
-            image, zoom, mpp = provider.fetch(float(row.lat), float(row.lon))
-        except (Unavailable, HttpError) as e:
-            return str(e)
-        path = Path("satellite") / f"{manifest.safe_name(row.photo_id)}.png"
-        atomic_save_image(dataset / path, image)
-        return {"photo_id": row.photo_id, "photo_path": row.path, "satellite_path": path.as_posix(),
-                "lat": float(row.lat), "lon": float(row.lon), "provider": provider.name, "zoom": zoom,
-                "meters_per_pixel": round(mpp, 4), "attribution": provider.attribution,
-                "split": manifest.region_split(float(row.lat), float(row.lon)), "settings": provider.settings}
-
-    last_csv = time.monotonic()
-    try:
-        for row, result in parallel(fetch, todo, workers, f"{provider.name} tiles", progress):
-            if isinstance(result, dict):
-                append_jsonl(done_log, result)  # after the PNG is in place, never before
-                done[row.photo_id] = result
-                counts["new"] += 1
-            else:
-                append_jsonl(failed_log, {"photo_id": row.photo_id, "reason": result, "settings": provider.settings,
-                                          "at": dt.datetime.now(dt.timezone.utc).isoformat()})
-                counts["new_failed"] += 1
-            if time.monotonic() - last_csv > PAIRS_EVERY_S:
-                write_pairs_csv(dataset, done, list(photos["photo_id"]))
-                last_csv = time.monotonic()
-    finally:
-        write_pairs_csv(dataset, done, list(photos["photo_id"]))
-    return {**counts, "pairs": sum(pid in done for pid in photos["photo_id"])}
+            for row, result in parallel(fetch, todo, workers, f"{provider.name} tiles", progress):
+                if isinstance(result, dict):
+                    append_jsonl(done_log, result)  # after both PNGs are in place, never before
+                    done[row.photo_id] = result
+                    counts["new"] += 1
+                else:
+                    append_jsonl(failed_log, {"photo_id": row.photo_id, "reason": result, "settings": provider.settings,
+                                              "at": dt.datetime.now(dt.timezone.utc).isoformat()})
+                    counts["new_failed"] += 1
+                if time.monotonic() - last_csv > PAIRS_EVERY_S:
+                    write_pairs_csv(dataset, done, photos)
+                    last_csv = time.monotonic()
+        finally:
+            write_pairs_csv(dataset, done, photos)
+        return {**counts, "pairs": sum(pid in done for pid in photos["photo_id"])}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,6 +414,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as e:  # bad arguments, or a missing/unreadable photos.csv (ManifestError)
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except FolderLocked as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except SourceError as e:
         print(f"stopped: {e}\nFinished tiles are kept; rerun the same command to continue.", file=sys.stderr)
         return 1

@@ -1,0 +1,282 @@
+"""The segmenter: a small fully convolutional network that labels every pixel of a view with
+its land-cover class, to judge predicted views by what they show (pix2pix's FCN-score).
+
+    python -m sat2scape.segment --data data/world --preset demo     # train (or reuse) one
+
+It learns from the world's true views and their class maps (`classes/<id>.png`, palette PNGs
+whose pixel values are `world.CLASS_NAMES` ids), on the train split only, so it never sees a
+held-out view. Every run goes to its own directory `data/runs/<NNNNN>-segmenter-<desc>/` with
+config.json, stats.jsonl (per epoch: loss, training pixel accuracy; at the end the class scores
+on the ground region of the val split's views) and checkpoint.pt, written once at the end: the
+run gets its number then (runs.pending_run_dir), so every numbered segmenter run is finished, and
+`ensure_segmenter` reuses the newest one with the same settings on the same dataset.
+
+The network (`Segmenter`): a small U-Net over the view's rows from `top` down (the demo preset
+labels rows 48..127, enough for the ground region 64..127, at ~60% of the cost of a whole
+view), with a fourth input channel holding the row (where in the view a pixel is: sky above,
+its reflection in water below). Its logits are upsampled to the view's size.
+
+Before it judges anyone it must be trustworthy: evaluate.py prints its accuracy on the true
+held-out views (the "true views" row, the ceiling of every class score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+from tqdm.auto import tqdm
+
+from . import manifest, metrics, runs, runtime
+from .config import SegmenterConfig, add_config_arguments, config_from_args, make_config
+from .data import epoch_order, load_pairs, to_float
+from .world import CLASS_NAMES
+from .files import append_jsonl, atomic_torch_save, read_jsonl
+
+# Fields that do not change what a run learns: a finished run with other values is reused.
+IGNORED_FIELDS = ("runs", "desc", "device", "threads")
+
+
+# --- class maps --------------------------------------------------------------------------------
+
+def class_map_paths(table: pd.DataFrame) -> list[str]:
+    """Each pair's class map, relative to the dataset: the `classes_path` column where a dataset
+    has one, else the world's layout, `classes/<photo file's stem>.png`."""
+    if "classes_path" in table.columns and (table["classes_path"].astype(str).str.strip() != "").all():
+        return list(table["classes_path"])
+    return [f"classes/{Path(p).stem}.png" for p in table["photo_path"]]
+
+
+def has_class_maps(dataset: str | Path, table: pd.DataFrame) -> bool:
+    return len(table) > 0 and all((Path(dataset) / p).exists() for p in class_map_paths(table))
+
+
+def load_class_maps(dataset: str | Path, table: pd.DataFrame, size: int = 128, progress: bool = True) -> torch.Tensor:
+    """uint8 N x size x size class ids of the pairs in `table` (nearest-neighbour resize), decoded
+    once into `<dataset>/cache/classes-<size>-<hash>.pt` like data.cached_images."""
+    dataset = Path(dataset)
+    paths = class_map_paths(table)
+    key = hashlib.sha256(f"classes:{size}".encode())
+    for rel in paths:
+        st = (dataset / rel).stat()
+        key.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    cache_path = dataset / "cache" / f"classes-{size}-{key.hexdigest()[:16]}.pt"
+    if cache_path.exists():
+        return torch.load(cache_path, weights_only=True)
+    maps = np.empty((len(paths), size, size), dtype=np.uint8)
+    for i, rel in enumerate(tqdm(paths, desc="decoding class maps", disable=not progress, leave=False)):
+        with Image.open(dataset / rel) as im:
+            if im.mode != "P" and im.mode != "L":
+                raise ValueError(f"{dataset / rel}: a class map must be a palette or greyscale PNG of class ids")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.NEAREST)
+            maps[i] = np.asarray(im, dtype=np.uint8)
+    tensor = torch.from_numpy(maps)
+    atomic_torch_save(cache_path, tensor)
+    return tensor
+
+
+# --- the network -------------------------------------------------------------------------------
+
+def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Segmenter(nn.Module):
+    """Views in [-1, 1] (N x 3 x H x W) -> class logits N x n_classes x H' x W for the rows from
+    `top` (a fraction of the height) down; `segment` puts them in place.
+
+    A small U-Net: a stride-2 stem (the texture of field rows and grass is read at full
+    resolution, the rest runs at 1/2 to 1/8), a dilated stage, the image's mean feature broadcast
+    back (the whole foreground is often one field or meadow), and two skip connections up.
+    The fourth input channel is the row, -1 at the top of the view and 1 at the bottom.
+    """
+
+    def __init__(self, n_classes: int = len(CLASS_NAMES), width: int = 16, top: float = 0.0):
+        super().__init__()
+        self.n_classes, self.top = n_classes, top
+        w = width
+        self.stem = nn.Sequential(_block(4, w, stride=2), _block(w, w))                        # 1/2
+        self.down1 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w))           # 1/4
+        self.down2 = nn.Sequential(_block(2 * w, 4 * w, stride=2), _block(4 * w, 4 * w, dilation=2))  # 1/8
+        self.context = nn.Sequential(nn.Linear(4 * w, 4 * w), nn.ReLU(inplace=True))
+        self.up1 = nn.Sequential(nn.Conv2d(10 * w, 2 * w, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True))
+        self.up2 = _block(3 * w, w)
+        self.head = nn.Conv2d(w, n_classes, 1)
+
+    def first_row(self, height: int) -> int:
+        return round(self.top * height)
+
+    def inputs(self, views: torch.Tensor) -> torch.Tensor:
+        """The view's labelled rows plus the row channel: N x 4 x H' x W."""
+        n, _, h, w = views.shape
+        rows = torch.linspace(-1, 1, h, device=views.device, dtype=views.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+        return torch.cat([views, rows], 1)[:, :, self.first_row(h):]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` from `inputs`; logits at its size."""
+        s0 = self.stem(x)
+        s1 = self.down1(s0)
+        s2 = self.down2(s1)
+        s2 = torch.cat([s2, self.context(s2.mean((2, 3)))[:, :, None, None].expand_as(s2)], 1)
+        u = self.up1(torch.cat([F.interpolate(s2, size=s1.shape[-2:], mode="bilinear", align_corners=False), s1], 1))
+        u = self.up2(torch.cat([F.interpolate(u, size=s0.shape[-2:], mode="bilinear", align_corners=False), s0], 1))
+        return F.interpolate(self.head(u), size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+UNLABELLED = 255  # class id of the rows above the segmenter's `top`
+
+
+@torch.no_grad()
+def segment(model: Segmenter, views: torch.Tensor, batch_size: int = 64, bf16: bool | None = None) -> torch.Tensor:
+    """Class ids (uint8 N x H x W, on the CPU) of views in [-1, 1] (or uint8 images); rows above
+    the model's `top` are UNLABELLED. bf16 defaults to the precision the model was trained in."""
+    bf16 = getattr(model, "bf16", False) if bf16 is None else bf16
+    device = next(model.parameters()).device
+    model.eval()
+    n, _, h, w = views.shape
+    out = torch.full((n, h, w), UNLABELLED, dtype=torch.uint8)
+    top = model.first_row(h)
+    for i in range(0, n, batch_size):
+        chunk = views[i:i + batch_size].to(device)
+        chunk = to_float(chunk) if chunk.dtype == torch.uint8 else chunk.float()
+        with runtime.autocast(device, bf16):
+            out[i:i + batch_size, top:] = model(model.inputs(chunk)).argmax(1).to(torch.uint8).cpu()
+    return out
+
+
+# --- training ----------------------------------------------------------------------------------
+
+def _identity(cfg: SegmenterConfig) -> dict:
+    """The config.json values that decide what a run learns (find_run's match)."""
+    return {k: v for k, v in asdict(cfg).items() if k not in IGNORED_FIELDS}
+
+
+def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
+    """Train a segmenter on the train split's views and class maps; return its run directory."""
+    runtime.set_threads(cfg.threads)
+    runtime.seed_everything(cfg.seed)
+    device = runtime.pick_device(cfg.device)
+    bf16 = runtime.use_bf16(cfg.bf16, device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    pairs = load_pairs(cfg.data, "train", max_images=cfg.max_images, progress=progress, with_tiles=False)
+    if not has_class_maps(cfg.data, pairs.table):
+        raise FileNotFoundError(f"{cfg.data} has no class maps (classes/<id>.png) for its views: "
+                                "the segmenter learns from the built-in world's")
+    model = Segmenter(width=cfg.width, top=cfg.top).to(device, memory_format=memory_format)
+    size = pairs.photos.shape[-1]
+    inputs = model.inputs(to_float(pairs.photos))
+    targets = load_class_maps(cfg.data, pairs.table, size, progress)[:, model.first_row(size):].long()
+    run_dir = runs.pending_run_dir(cfg.runs, "segmenter", cfg.desc)  # numbered at its checkpoint, the end
+    runs.write_config(run_dir, cfg)
+
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    steps_per_epoch = math.ceil(len(inputs) / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    flips = torch.Generator().manual_seed(cfg.seed)
+    t0 = time.time()
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = epoch_order(len(inputs), epoch, cfg.seed)
+        total, correct, pixels = 0.0, 0, 0
+        for i in tqdm(range(0, len(order), cfg.batch_size), desc=f"segmenter epoch {epoch + 1}/{cfg.epochs}",
+                      disable=not progress, leave=False):
+            index = order[i:i + cfg.batch_size]
+            x, y = inputs[index].to(device), targets[index].to(device)
+            if torch.rand(1, generator=flips).item() < 0.5:  # a mirrored view has the mirrored classes
+                x, y = x.flip(-1), y.flip(-1)
+            with runtime.autocast(device, bf16):
+                logits = model(x.contiguous(memory_format=memory_format))
+            loss = F.cross_entropy(logits.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(index)
+            correct += (logits.argmax(1) == y).sum().item()
+            pixels += y.numel()
+        append_jsonl(run_dir / "stats.jsonl", {"epoch": epoch + 1, "loss": total / len(inputs),
+                                              "train_acc": correct / pixels, "seconds": time.time() - t0})
+    model.eval()
+    result = {"epoch": cfg.epochs, "seconds": time.time() - t0, **validate(model, cfg, bf16, progress)}
+    append_jsonl(run_dir / "stats.jsonl", result)
+    return runs.save_checkpoint(run_dir, {"model": model.state_dict(), "width": cfg.width, "top": cfg.top,
+                                          "class_names": list(CLASS_NAMES), "bf16": bf16, "val": result})
+
+
+def validate(model: Segmenter, cfg: SegmenterConfig, bf16: bool = False, progress: bool = False) -> dict:
+    """Class scores on the ground region of the val split's true views (empty without one)."""
+    try:
+        val = load_pairs(cfg.data, "val", progress=progress, with_tiles=False)
+    except manifest.ManifestError:
+        return {}
+    if not has_class_maps(cfg.data, val.table):
+        return {}
+    true = load_class_maps(cfg.data, val.table, val.photos.shape[-1], progress)
+    pred = segment(model, val.photos, bf16=bf16)
+    return {f"val_ground_{k}": v for k, v in metrics.class_scores(pred, true, len(CLASS_NAMES)).items()}
+
+
+def ensure(cfg: SegmenterConfig, fresh: bool = False, progress: bool = True) -> Path:
+    """The newest finished segmenter run with `cfg`'s settings on its dataset, reused, or a new
+    one trained now."""
+    run_dir = None if fresh else runs.find_run(cfg.runs, "segmenter", cfg.desc, **_identity(cfg))
+    if run_dir is not None:
+        return run_dir
+    if progress:
+        print(f"segmenter ({cfg.desc}): training on the train views of {cfg.data}")
+    return train(cfg, progress=progress)
+
+
+def ensure_segmenter(data: str | Path, preset: str = "demo", runs_root: str | Path = "data/runs", threads: int = 0,
+                     fresh: bool = False, progress: bool = True, **overrides) -> Path:
+    """`ensure` for the `preset` (and `overrides`) on `data`; the run is named after the preset."""
+    cfg = make_config(SegmenterConfig, preset, data=str(data), runs=str(runs_root), threads=threads,
+                      **{"desc": preset, **overrides})
+    return ensure(cfg, fresh, progress)
+
+
+def load_segmenter(run_dir: str | Path, device: str | torch.device = "cpu") -> Segmenter:
+    """The trained segmenter of a finished run, in eval mode; `segment` applies it."""
+    state = runs.load_checkpoint(run_dir, map_location=device)
+    model = Segmenter(len(state["class_names"]), state["width"], state["top"]).to(device)
+    model.load_state_dict(state["model"])
+    model.bf16 = bool(state.get("bf16", False))  # the precision it was trained (and validated) in
+    return model.eval().requires_grad_(False)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, SegmenterConfig)
+    parser.add_argument("--fresh", action="store_true", help="train a new run even if a finished one exists")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(SegmenterConfig, args)
+    if not cfg.desc:
+        cfg.desc = args.preset
+    run_dir = ensure(cfg, args.fresh, not args.no_progress)
+    final = read_jsonl(run_dir / "stats.jsonl")[-1]
+    print(f"{run_dir}: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k.startswith("val")))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    parser = argparse.ArgumentParser(prog="python -m sat2scape.segment", description="train (or reuse) a segmenter")
+    add_arguments(parser)
+    sys.exit(run(parser.parse_args()))

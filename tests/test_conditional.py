@@ -1,0 +1,187 @@
+"""The conditional, heading-aware model: geometry, the condition, the losses, the loop, resume.
+
+The geometry is checked on tiles drawn here with known answers (a mark ahead of the camera must
+end up at the top of the turned tile, and a stripe at a known distance at the row the pinhole
+camera puts it). The loop runs on a tiny synthetic dataset with the smoke preset's widths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn as nn
+
+from sat2scape import geometry, manifest, runs
+from sat2scape.config import ConditionalConfig, make_config
+from sat2scape.files import read_jsonl
+from sat2scape.models import ConditionalDiscriminator, ConditionalGenerator, Discriminator, Generator
+from sat2scape.train_conditional import (angles_for, condition, load_generator, mode_seeking_loss, predict_views,
+                                         reconstruction_loss, train)
+from test_gan import TIMING_KEYS, write_tiny_dataset
+
+
+# ---------------------------------------------------------------------------------------------
+# geometry
+
+def test_wide_tile_fits_any_turn():
+    for n in (64, 128, 256):
+        w = geometry.wide_tile_size(n)
+        assert w >= n * math.sqrt(2) and (w - n) % 2 == 0
+    assert geometry.wide_tile_size(128) == 182
+
+
+@pytest.mark.parametrize("heading, east, north", [(90.0, 40, 0), (0.0, 0, 40), (180.0, 0, -40), (270.0, -40, 0),
+                                                  (45.0, 28, 28)])
+def test_turning_puts_what_lies_ahead_at_the_top(heading, east, north):
+    wide = geometry.wide_tile_size(128)
+    tile = torch.zeros(1, 1, wide, wide)
+    c = wide // 2
+    tile[0, 0, c - north - 2:c - north + 2, c + east - 2:c + east + 2] = 1  # a mark 40 m away along the heading
+    turned = geometry.turn_tiles(tile, torch.tensor([heading]), 128)
+    rows, cols = torch.nonzero(turned[0, 0] > 0.3, as_tuple=True)
+    assert abs(rows.float().mean().item() - (64 - 40)) < 1.5  # 40 px above the centre
+    assert abs(cols.float().mean().item() - 64) < 1.5
+
+
+def test_unknown_heading_leaves_the_tile_north_up():
+    tiles = torch.randint(0, 255, (2, 3, 182, 182), dtype=torch.uint8)
+    out = geometry.turn_tiles(tiles, torch.tensor([float("nan"), float("nan")]), 128)
+    assert out.dtype == torch.uint8 and torch.equal(out, geometry.centre_crop(tiles, 128))
+
+
+def test_ipm_puts_ground_at_the_pinhole_row():
+    camera = geometry.Camera()
+    turned = torch.zeros(1, 3, 128, 128)
+    turned[:, :, 64 - 20 - 1:64 - 20 + 1, :] = 1  # a 2 m stripe across the tile, 20 m ahead
+    view, mask = geometry.warp_to_view(turned, camera)
+    expected = camera.horizon_row + camera.eye_height * camera.focal / 20  # the row at d = 20 m
+    lit = torch.nonzero(view[0, 0, :, 64] > 0.2).flatten().float()
+    assert abs(lit.mean().item() + 0.5 - expected) < 1.0
+    assert not mask[: int(camera.horizon_row)].any()  # nothing above the horizon
+    assert mask[-1].all()  # the bottom row sees ground right in front
+
+
+# ---------------------------------------------------------------------------------------------
+# the condition and the losses
+
+def test_angles_use_the_heading_only_where_known_and_asked():
+    headings = torch.tensor([10.0, float("nan"), 200.0])
+    known = angles_for(headings, "known", torch.Generator().manual_seed(0))
+    assert known[0] == 10 and known[2] == 200 and 0 <= known[1] < 360
+    free = angles_for(headings, "random", torch.Generator().manual_seed(0))
+    assert not torch.isnan(free).any() and free[0] != 10
+    with pytest.raises(ValueError, match="heading mode"):
+        angles_for(headings, "north")
+
+
+def test_condition_shapes_and_mask():
+    wide = torch.randint(0, 255, (2, 3, 182, 182), dtype=torch.uint8)
+    tile, warp = condition(wide, torch.tensor([0.0, 90.0]), 128)
+    assert tile.shape == (2, 3, 128, 128) and warp.shape == (2, 4, 128, 128)
+    assert set(warp[:, 3].unique().tolist()) == {0.0, 1.0}
+    assert (warp[:, :3][warp[:, 3:].expand(-1, 3, -1, -1) == 0] == 0).all()  # unfilled pixels stay 0
+
+
+def test_reconstruction_ignores_the_sky_and_mode_seeking_rewards_spread():
+    real = torch.zeros(2, 3, 128, 128)
+    other_sky = real.clone()
+    other_sky[:, :, :32] = 1  # a different sky: rows the tile cannot know
+    assert reconstruction_loss(other_sky, real, 16) == 0
+    other_ground = real.clone()
+    other_ground[:, :, 96:] = 1
+    assert reconstruction_loss(other_ground, real, 16) > 0.1
+    z = torch.randn(4, 4)
+    same, _ = mode_seeking_loss(torch.zeros(4, 3, 8, 8), z)
+    varied, spread = mode_seeking_loss(torch.randn(4, 3, 8, 8), z)
+    assert varied < same / 100 and spread > 0.5
+
+
+def test_models_shapes():
+    G, D = ConditionalGenerator(nz=4, ngf=8, nef=8, ncode=8), ConditionalDiscriminator(ndf=8)
+    ups = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
+    assert len(ups) == 5 and all(m.kernel_size == (4, 4) for m in ups)  # the write-up's decoder
+    view = G(torch.randn(2, 3, 128, 128), torch.randn(2, 4, 128, 128), torch.randn(2, 4))
+    assert view.shape == (2, 3, 128, 128) and view.abs().max() <= 1
+    assert D(view, torch.randn(2, 4, 128, 128)).shape == (2,)
+
+
+def test_warm_start_reproduces_the_write_ups_gan():
+    """Started from a trained write-up G and D, the conditional pair outputs exactly what they
+    did, whatever the condition: training then only has to learn to use the tile."""
+    torch.manual_seed(0)
+    G, D = Generator(nz=4, ngf=8), Discriminator(ndf=8)
+    for m in [*G.modules(), *D.modules()]:  # BatchNorm away from its initial values
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5), m.bias.data.uniform_(-0.5, 0.5)
+            m.running_mean.uniform_(-1, 1), m.running_var.uniform_(0.5, 2)
+    G.eval(), D.eval()
+    CG, CD = ConditionalGenerator(nz=4, ngf=8, nef=8, ncode=8), ConditionalDiscriminator(ndf=8)
+    CG.start_from(G), CD.start_from(D)
+    CG.eval(), CD.eval()
+    z, view = torch.randn(3, 4), torch.randn(3, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.allclose(CG(torch.randn(3, 3, 128, 128), torch.randn(3, 4, 128, 128), z), G(z), atol=1e-6)
+        assert torch.allclose(CD(view, torch.randn(3, 4, 128, 128)), D(view), atol=1e-6)
+    with pytest.raises(ValueError, match="widths"):
+        ConditionalGenerator(nz=4, ngf=16).start_from(G)
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """The GAN tests' tiny dataset, with headings (one in four unknown)."""
+    root = write_tiny_dataset(tmp_path_factory.mktemp("tiny"))
+    pairs = manifest.read(root, "pairs.csv")
+    pairs["heading"] = [("" if i % 4 == 3 else float(i * 37 % 360)) for i in range(len(pairs))]
+    manifest.write(root, "pairs.csv", pairs)
+    return root
+
+
+def smoke(tiny, runs_dir, **overrides) -> ConditionalConfig:
+    return make_config(ConditionalConfig, "smoke", data=str(tiny), runs=str(runs_dir), threads=1, **overrides)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny, tmp_path_factory):
+    return train(smoke(tiny, tmp_path_factory.mktemp("runs"), checkpoint_every_steps=3), progress=False)
+
+
+def test_run_directory(finished_run):
+    stats = read_jsonl(finished_run / "stats.jsonl")
+    assert [s["epoch"] for s in stats] == [1, 2]
+    for key in ("loss_D", "loss_G_adv", "loss_rec", "loss_ms", "z_spread", "swd", "img_s"):
+        assert key in stats[0], key
+    assert (finished_run / "samples" / "fakes-00002.png").exists()
+    G, cfg = load_generator(finished_run)
+    assert cfg.heading == "known" and not G.training
+    views = predict_views(G, torch.randint(0, 255, (3, 3, 64, 64), dtype=torch.uint8), torch.tensor([0.0, 90, 180]))
+    assert views.shape == (3, 3, 128, 128)
+
+
+def test_resume_mid_epoch_is_exact(finished_run, tiny, tmp_path):
+    cfg = smoke(tiny, tmp_path, checkpoint_every_steps=3)
+    run_dir = train(cfg, progress=False, max_steps=9)  # 8 steps an epoch: stops inside epoch 2
+    assert runs.load_checkpoint(run_dir)["step_in_epoch"] == 1
+    with open(run_dir / "stats.jsonl", "a") as f:  # a torn line from after the checkpoint
+        f.write(json.dumps({"epoch": 2, "loss_D": -1.0}) + "\n" + '{"epoch": 3, "lo')
+    train(cfg, resume=run_dir, progress=False)
+    a, b = runs.load_checkpoint(finished_run), runs.load_checkpoint(run_dir)
+    for key in ("G", "D", "G_ema"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+    strip = [{k: v for k, v in s.items() if k not in TIMING_KEYS} for s in read_jsonl(finished_run / "stats.jsonl")]
+    again = [{k: v for k, v in s.items() if k not in TIMING_KEYS} for s in read_jsonl(run_dir / "stats.jsonl")]
+    assert strip == again
+
+
+def test_too_small_a_dataset_stops_before_a_run_folder(tiny, tmp_path):
+    with pytest.raises(ValueError, match="needs at least"):
+        train(smoke(tiny, tmp_path, max_images=4, batch_size=16), progress=False)
+    assert not runs.list_runs(tmp_path)
