@@ -167,8 +167,8 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
     },
     ConditionalConfig: {
         "paper": {},
-        "demo": dict(ngf=32, ndf=32, nef=32, epochs=12, batch_size=32, lr_step_size=8, sample_every=4,
-                     swd_every=4, swd_images=128, bf16="on", checkpoint_every_steps=100, ema_decay=0.995),
+        "demo": dict(ngf=32, ndf=32, nef=32, epochs=4, batch_size=32, lr_step_size=3, sample_every=2,
+                     swd_every=2, swd_images=128, bf16="on", checkpoint_every_steps=100, ema_decay=0.995),
         "smoke": dict(ngf=8, ndf=8, nef=8, ncode=8, epochs=2, batch_size=16, max_images=64, lr_step_size=1,
                       sample_every=1, swd_every=1, swd_images=32, bf16="off", checkpoint_every_steps=2,
                       ema_decay=0.9),

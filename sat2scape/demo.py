@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from . import evaluate, manifest, runs, train_conditional, train_encoder, train_gan, world
 from .config import ConditionalConfig, EncoderConfig, GANConfig, make_config
-from .data import to_uint8
+from .data import load_pairs, to_uint8
 from .images import image_rows, save_gif
 
 
@@ -191,13 +191,16 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
 
     # evaluation on the held-out region (the oracle on a subset: it fits a latent per photo)
     metrics_md = enc_run / "metrics.md"
-    if metrics_md.exists() and metrics_md.stat().st_mtime > (enc_run / "checkpoint.pt").stat().st_mtime:
+    newest_model = max((run / "checkpoint.pt").stat().st_mtime for run in (enc_run, cond_run))
+    if metrics_md.exists() and metrics_md.stat().st_mtime > newest_model:
         print(f"== 5/6 evaluation: {metrics_md} is up to date")
         table = metrics_md.read_text()
     else:
-        print("== 5/6 evaluation on the held-out test region")
-        table = evaluate.evaluate(enc_run, "test", oracle_images=8 if smoke else 64,
-                                  oracle_steps=5 if smoke else 50, threads=threads, progress=progress)["markdown"]
+        print("== 5/6 evaluation on the held-out test region, both models, by region of the view")
+        held_out = load_pairs(data, "test", progress=progress)
+        table = evaluate.evaluate(enc_run, "test", oracle_images=8 if smoke else 64, zstar_images=16 if smoke else 128,
+                                  oracle_steps=5 if smoke else 50, threads=threads, progress=progress,
+                                  extra_methods=evaluate.conditional_methods([cond_run], held_out))["markdown"]
     print(table)
 
     print(f"== 6/6 walk through the held-out region: {frames} frames")

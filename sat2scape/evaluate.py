@@ -120,6 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", help="comma list: train one encoder per seed with the settings below, "
                                         "evaluate each and report margins over the baselines")
     parser.add_argument("--losses", help="comma list of losses to train and compare (the ablation)")
+    parser.add_argument("--conditional", default="auto",
+                        help="conditional run(s) to score beside the encoder, comma-separated; 'auto' (default): "
+                             "the newest heading-aware and heading-free conditional runs on the same dataset; 'none'")
+    parser.add_argument("--conditional-seeds",
+                        help="comma list: train (or reuse) a conditional run per heading mode and seed with "
+                             "--preset, started from the encoder run's GAN, and report mean ± std over seeds")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("encoder settings for --seeds / --losses (and --device, --threads)")
     add_config_arguments(group, EncoderConfig)
@@ -144,9 +150,25 @@ def run(args: argparse.Namespace) -> int:
     if run_dir is None:
         print(f"no encoder run under {cfg.runs}; pass --run or train one (python -m sat2scape train-encoder)")
         return 2
+    if args.conditional_seeds:
+        result = conditional_sweep(run_dir, [int(s) for s in args.conditional_seeds.split(",")],
+                                   preset=getattr(args, "preset", "demo"), split=args.split,
+                                   threads=args.threads or 0, progress=not args.no_progress, **options)
+        print(result["markdown"])
+        print(f"\nwritten: {result['run_dir'] / 'metrics.md'}")
+        return 0
+    data = runs.read_config(run_dir)["data"]
+    if args.conditional == "none":
+        conditional_runs = []
+    elif args.conditional == "auto":
+        conditional_runs = newest_conditional_runs(cfg.runs, data)
+    else:
+        conditional_runs = args.conditional.split(",")
     try:
+        extra = (conditional_methods(conditional_runs, load_pairs(data, args.split, progress=not args.no_progress))
+                 if conditional_runs else None)
         result = evaluate(run_dir, args.split, device=args.device or "auto", threads=args.threads or 0,
-                          progress=not args.no_progress, **options)
+                          progress=not args.no_progress, extra_methods=extra, **options)
     except runs.DatasetTooSmall as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -713,3 +735,111 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
     atomic_write_text(sweep_dir / "metrics.md", f"Seeds {seeds} on split `{split}`, {len(seeds)} encoder{'s' * (len(seeds) > 1)} per loss, "
                       f"preset-sized as configured (epochs {base.epochs}, nef {base.nef}).\n\n{markdown}\n")
     return {"run_dir": sweep_dir, "margins": margins, "markdown": markdown, "results": results}
+
+
+# ---------------------------------------------------------------------------------------------
+# The conditional model's rows: the same table, the same held-out places
+
+CONDITIONAL_DRAWS = 5  # the sampler row is the mean over this many draws of z per place
+
+
+def newest_conditional_runs(runs_root: str | Path, data: str) -> list[Path]:
+    """The newest finished heading-aware and heading-free conditional runs on `data` (said)."""
+    found = {}
+    for run_dir in reversed(runs.list_runs(runs_root, "conditional")):
+        config = runs.read_config(run_dir)
+        if (run_dir / "checkpoint.pt").exists() and config.get("data") == data:
+            found.setdefault(config.get("heading"), run_dir)
+    for mode, run_dir in found.items():
+        print(f"using {run_dir}: the newest heading-{mode} conditional run on {data}; pass --conditional to choose",
+              file=sys.stderr)
+    return list(found.values())
+
+
+def conditional_methods(conditional_runs: list[str | Path], pairs: PairedImages, seed: int = 0,
+                        draws: int = CONDITIONAL_DRAWS) -> dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]]:
+    """evaluate()'s extra_methods for conditional runs: per run, its point prediction (z = 0,
+    which training fits on the whole view) and its sampler (z ~ N, `draws` draws per place).
+    A heading-aware run is given each pair's heading; a heading-free one the north-up tile."""
+    from . import train_conditional  # a loop below this module; imported where it is used
+
+    methods = {}
+    wide = pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles
+    for run_dir in map(Path, conditional_runs):
+        G, cfg = train_conditional.load_generator(run_dir)
+        angles = pairs.headings if cfg.heading == "known" else torch.full_like(pairs.headings, float("nan"))
+        name = "heading-aware" if cfg.heading == "known" else "heading-free"
+        key = f"conditional_{cfg.heading}" + (f"_s{cfg.seed}" if cfg.seed else "")
+        seed_note = f", seed {cfg.seed}" if cfg.seed else ""
+        mpp = meters_per_pixel(pairs)
+        methods[key] = (f"conditional, {name}{seed_note} (z = 0)",
+                        train_conditional.predict_views(G, wide, angles, meters_per_pixel=mpp))
+        gen = torch.Generator().manual_seed(seed)
+        methods[key + "_samples"] = (
+            f"conditional, {name}{seed_note} (z ~ N, {draws} draws)",
+            [train_conditional.predict_views(G, wide, angles, z=torch.randn(len(wide), G.nz, generator=gen),
+                                             meters_per_pixel=mpp) for _ in range(draws)])
+    return methods
+
+
+def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known", "random"), preset: str = "demo",
+                      split: str = "test", threads: int = 0, progress: bool = True, **options) -> dict:
+    """Train (or reuse) one conditional run per heading mode and seed, started from the encoder
+    run's GAN, and score all of them beside the write-up's model in one table; the mean and
+    spread over seeds go to a `<NNNNN>-sweep-conditional` run directory (metrics.md/json)."""
+    from . import train_conditional
+    from .config import ConditionalConfig, make_config
+
+    encoder_run = Path(encoder_run)
+    cfg = config_from_dict(EncoderConfig, runs.read_config(encoder_run))
+    gan_run = str(resolve_gan_run(cfg, encoder_run))
+    cond_runs = {}
+    for mode in modes:
+        for seed in seeds:
+            desc = f"{preset}-heading_{mode}-seed_{seed}"
+            c = make_config(ConditionalConfig, preset, data=cfg.data, runs=cfg.runs, desc=desc, heading=mode,
+                            seed=seed, gan_run=gan_run, threads=threads)
+            previous = runs.find_run(cfg.runs, "conditional", desc, data=cfg.data, gan_run=gan_run)
+            cond_runs[(mode, seed)] = train_conditional.train(c, resume=previous, progress=progress)
+    pairs = load_pairs(cfg.data, split, cfg.image_size, progress=progress)
+    result = evaluate(encoder_run, split, threads=threads, progress=progress, write=False,
+                      extra_methods=conditional_methods(list(cond_runs.values()), pairs), **options)
+    lines = ["| model | whole top-5 | ground top-5 | horizon top-5 | sky top-5 | ground class acc | SWD |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    summary = {}
+
+    def pm(values, digits=3):
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+
+    for mode in modes:
+        for suffix, what in (("", "z = 0"), ("_samples", "z ~ N")):
+            rows = [result["methods"][f"conditional_{mode}" + (f"_s{s}" if s else "") + suffix] for s in seeds]
+            cells = {"whole": [r["whole"]["top5"] for r in rows], "ground": [r["ground"]["top5"] for r in rows],
+                     "horizon": [r["horizon"]["top5"] for r in rows], "sky": [r["sky"]["top5"] for r in rows],
+                     "class_acc": [r["class"]["acc"] for r in rows if "class" in r],
+                     "swd": [r["swd"] for r in rows if "swd" in r]}
+            summary[f"{mode}{suffix}"] = cells
+            lines.append(f"| conditional, heading {mode} ({what}), {len(seeds)} seeds | "
+                         + " | ".join(pm(cells[k]) if cells[k] else "" for k in ("whole", "ground", "horizon", "sky",
+                                                                                 "class_acc"))
+                         + f" | {pm(cells['swd'], 1) if cells['swd'] else ''} |")
+    for key in ("encoder", "linear_layout", "linear_layout_heading", "geometric_warp", "nearest_neighbour_heading"):
+        if key in result["methods"]:
+            r = result["methods"][key]
+            lines.append(f"| {result['labels'][key]} | {r['whole']['top5']:.3f} | {r['ground']['top5']:.3f} | "
+                         f"{r['horizon']['top5']:.3f} | {r['sky']['top5']:.3f} | "
+                         f"{r['class']['acc']:.3f} | {r.get('swd', float('nan')):.1f} |" if "class" in r else
+                         f"| {result['labels'][key]} | {r['whole']['top5']:.3f} | {r['ground']['top5']:.3f} | "
+                         f"{r['horizon']['top5']:.3f} | {r['sky']['top5']:.3f} | | {r.get('swd', float('nan')):.1f} |")
+    table = "\n".join(lines)
+    sweep_dir = runs.new_run_dir(cfg.runs, "sweep", f"conditional-{preset}")
+    note = (f"Seeds {seeds} of the `{preset}` preset on split `{split}` of `{cfg.data}` ({result['n']} pairs), "
+            f"each conditional run started from `{gan_run}`; mean ± standard deviation over seeds. Rows below the "
+            "conditional ones: the same split's single-run baselines.")
+    atomic_write_json(sweep_dir / "metrics.json", {"seeds": seeds, "modes": list(modes), "preset": preset,
+                                                   "summary": summary, "runs": {f"{m}-s{s}": str(r) for (m, s), r in
+                                                                                cond_runs.items()},
+                                                   "methods": result["methods"], "labels": result["labels"]})
+    atomic_write_text(sweep_dir / "metrics.md", f"{note}\n\n{table}\n\n{result['markdown']}\n")
+    return {"run_dir": sweep_dir, "summary": summary, "markdown": table, "result": result}
