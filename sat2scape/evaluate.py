@@ -37,8 +37,8 @@ The methods (rows):
     nearest neighbour   the photo of the training pair whose tile looks most like the query tile
                         (the retrieval descriptor applied to tiles), north-up and heading-up
     mean photo          the mean training photo, the same for every tile
-    random latent       G(z) for z ~ N(0, I): a realistic view that ignores the tile (the mean
-                        of 10 draws of z, as one draw's retrieval is a roll of the dice)
+    random latent       G(z) for z ~ N(0, I): a realistic view that ignores the tile (retrieval
+                        and L1 the mean over 10 draws of z, as one draw's rank is a roll of the dice)
     oracle              G(z*) with z* fitted to the true photo itself (Adam on z through the
                         frozen G, the encoder's own loss): the best any encoder could do with
                         this generator, an upper bound
@@ -94,7 +94,6 @@ METHODS = {  # key -> row label, in the tables' order (extra methods follow the 
 HEADING_METHODS = ("linear_layout_heading", "geometric_warp", "nearest_neighbour_heading")
 RANDOM_DRAWS = 10  # G(random z) is scored as the mean over this many draws of z
 SWD_REPEATS = 1  # sets of 128 directions: 1 gives the GAN's 4 within ~1% at a third of the cost
-SET_LEVEL = ("swd", "class")  # scores of a whole set of views, not averaged over draws
 COLUMNS = [("ssim", "SSIM ↑"), ("ms-ssim", "MS-SSIM ↑"), ("psnr", "PSNR ↑"), ("l1", "L1 ↓"),
            ("top1", "top-1 ↑"), ("top5", "top-5 ↑"), ("median_rank", "median rank ↓"), ("swd", "SWD ↓")]
 REGION_ORDER = ("whole", "ground", "horizon", "sky")
@@ -206,9 +205,14 @@ def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float | tuple[float, ...]
     with the least leave-one-out error (closed form through the SVD of x). Returns a function
     that predicts y for new rows, and the penalty used."""
     x_mean, y_mean = x.mean(0), y.mean(0)
+    candidates = (ridge,) if isinstance(ridge, (int, float)) else tuple(ridge)
+    if len(candidates) == 1:  # the normal equations: cheaper than the SVD when nothing is picked
+        xc = x - x_mean
+        weights = torch.linalg.solve(xc.T @ xc + candidates[0] * torch.eye(x.shape[1], dtype=x.dtype),
+                                     xc.T @ (y - y_mean))
+        return (lambda q: (q - x_mean) @ weights + y_mean), candidates[0]
     u, sv, vh = torch.linalg.svd(x - x_mean, full_matrices=False)
     uty = u.T @ (y - y_mean)
-    candidates = (ridge,) if isinstance(ridge, (int, float)) else tuple(ridge)
 
     def loo_error(lam: float) -> float:
         shrink = sv ** 2 / (sv ** 2 + lam)
@@ -216,7 +220,7 @@ def ridge_fit(x: torch.Tensor, y: torch.Tensor, ridge: float | tuple[float, ...]
         leverage = (u ** 2 * shrink).sum(1) + 1 / len(x)  # the mean counts as a fitted parameter
         return ((residual / (1 - leverage).clamp_min(1e-6)[:, None]) ** 2).mean().item()
 
-    lam = candidates[0] if len(candidates) == 1 else min(candidates, key=loo_error)
+    lam = min(candidates, key=loo_error)
     weights = vh.T @ ((sv / (sv ** 2 + lam))[:, None] * uty)
     return (lambda q: (q - x_mean) @ weights + y_mean), lam
 
@@ -406,20 +410,20 @@ def _mean_rows(rows: list[dict]) -> dict:
 def score_views(views: torch.Tensor | list[torch.Tensor], ctx: HeldOut, index: torch.Tensor | None = None) -> dict:
     """One row of the table: views in [-1, 1] (N x 3 x H x W), one per held-out place in the
     context's order, or for the places `index` (the oracle's subset). A list of tensors is
-    several draws per place (a generator's random latents): the per-place scores (paired,
-    retrieval, L1) are the mean over the draws, whose luck they would otherwise measure; the
-    set-level ones (SWD, the class scores over all pixels) are the first draw's.
+    several draws per place (a generator's random latents): retrieval and L1 by region are the
+    mean over the draws (one draw's rank is a roll of the dice); the other scores, already means
+    over all places (paired metrics, class scores, SWD), are the first draw's.
 
     Keys: the paired metrics (`ssim`, `ms-ssim`, `psnr`, `l1`) and the whole view's retrieval
     (`top1`, `top5`, `median_rank`) at the top level, as before; per region of the view
     (metrics.REGIONS) a dict {`top1`, `top5`, `median_rank`, `l1`}; `class` {`acc`, `miou`,
     `front_acc`} where the context has a segmenter; `swd`; `n`."""
     if isinstance(views, (list, tuple)):
-        rows = [score_views(views[0], ctx, index)]
-        rest = replace(ctx, swd=False, segmenter=None)  # set-level scores: the first draw's
-        rows += [score_views(v, rest, index) for v in views[1:]]
-        row = _mean_rows([{k: v for k, v in r.items() if k not in SET_LEVEL} for r in rows])
-        row.update({k: rows[0][k] for k in SET_LEVEL if k in rows[0]})
+        row = score_views(views[0], ctx, index)
+        draws = [{r: row[r] for r in metrics.REGIONS}]
+        draws += [metrics.region_scores(v.float(), ctx.photos, index) for v in views[1:]]
+        row.update(_mean_rows(draws))  # retrieval and L1 by region: the mean over the draws
+        row.update({k: row["whole"][k] for k in ("top1", "top5", "median_rank", "l1")})
         return row
     views = views.float()
     index = None if index is None else torch.as_tensor(index)

@@ -103,10 +103,15 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
     if not (encoder_run / "metrics.md").exists():
         evaluate.evaluate(encoder_run, "test", oracle_images=64)
     written.append(Path(shutil.copyfile(encoder_run / "metrics.md", out / "evaluation.md")))
-    # the newest sweep over several seeds, and the newest over several losses (the ablation)
+    if (encoder_run / "regions.md").exists():  # the same table by region of the view
+        written.append(Path(shutil.copyfile(encoder_run / "regions.md", out / "regions.md")))
+    # the newest encoder sweep over several seeds, the newest over several losses (the ablation),
+    # and the newest conditional sweep over several seeds
     sweeps = [d for d in runs.list_runs(runs_root, "sweep") if (d / "metrics.md").exists()]
-    for key, name in (("seeds", "encoder_seeds.md"), ("losses", "encoder_losses.md")):
-        wide = [d for d in sweeps if len(json.loads((d / "metrics.json").read_text())[key]) > 1]
+    for key, name, kind in (("seeds", "encoder_seeds.md", "encoder"), ("losses", "encoder_losses.md", "encoder"),
+                            ("seeds", "conditional_seeds.md", "conditional")):
+        wide = [d for d in sweeps if ("-conditional-" in d.name) == (kind == "conditional")
+                and len(json.loads((d / "metrics.json").read_text()).get(key, [])) > 1]
         if wide:
             written.append(Path(shutil.copyfile(wide[-1] / "metrics.md", out / name)))
 
