@@ -20,6 +20,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "train-gan": ("sat2scape.train_gan", "train the DCGAN on a dataset's photos"),
     "train-encoder": ("sat2scape.train_encoder", "train the tile encoder against a frozen generator"),
     "train-conditional": ("sat2scape.train_conditional", "train the conditional, heading-aware generator (tile + heading + z -> view)"),
+    "train-segmenter": ("sat2scape.segment", "train (or reuse) the segmenter behind the ground-class score"),
     "evaluate": ("sat2scape.evaluate", "evaluate an encoder run on the held-out region against baselines"),
     "predict": ("sat2scape.predict", "predict the ground view for satellite tiles"),
     "demo": ("sat2scape.demo", "the whole pipeline on the built-in world: data, GAN, encoder, evaluation, GIF"),

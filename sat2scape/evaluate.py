@@ -71,7 +71,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import geometry, losses, metrics, runs, runtime, segment
+from . import geometry, losses, manifest, metrics, runs, runtime, segment
 from .checkpoints import generate, load_discriminator
 from .config import PRESETS, EncoderConfig, SegmenterConfig, add_config_arguments, config_from_args, config_from_dict
 from .data import PairedImages, load_pairs, to_float, to_uint8
@@ -384,8 +384,8 @@ def held_out_context(data: str | Path, split: str = "test", image_size: int = 12
     if segmenter is None or not segment.has_class_maps(data, pairs.table):
         return ctx
     if segmenter == "auto":
-        train_table = load_pairs(data, "train", image_size, progress=False, with_tiles=False).table
-        if not segment.has_class_maps(data, train_table):
+        table = manifest.read(data, "pairs.csv")
+        if not segment.has_class_maps(data, table[table["split"] == "train"]):
             return ctx
         segmenter = segment.ensure_segmenter(data, segmenter_preset, runs_root, threads, progress=progress)
     ctx.segmenter_run = Path(segmenter)

@@ -152,7 +152,9 @@ def test_demo_and_figures_on_a_small_world_without_val_pairs(base_world, tmp_pat
     produced = demo.demo(n=48, data=str(data), runs_root=str(runs_root), gif=str(tmp_path / "walk.gif"),
                          frames=2, smoke=True, progress=False)
     assert produced["gif"].exists() and produced["metrics"].exists()
-    assert entries(runs_root) == ["00000-gan-smoke", "00001-encoder-smoke"]
+    # both models, and the segmenter the evaluation trains for the ground-class score
+    assert entries(runs_root) == ["00000-gan-smoke", "00001-encoder-smoke", "00002-conditional-smoke",
+                                  "00003-segmenter-smoke"]
     made = make_figures(data, runs_root, out=tmp_path / "assets", gif=tmp_path / "prediction.gif", frames=2,
                         update_readmes=False)
     assert all(Path(p).exists() for p in made) and (tmp_path / "assets" / "gan_results.png") in made
