@@ -35,8 +35,9 @@ def load_image(path: str | Path, size: int) -> np.ndarray:
 
 
 def cached_images(dataset: str | Path, rel_paths: list[str], size: int, kind: str,
-                  progress: bool = True) -> torch.Tensor:
-    """uint8 tensor N x 3 x size x size of the images at `rel_paths`, decoded at most once."""
+                  progress: bool = True, decode=load_image) -> torch.Tensor:
+    """uint8 tensor of the images at `rel_paths`, decoded at most once: N x 3 x size x size for
+    photos and tiles; N x size x size where `decode` gives one channel (the class maps)."""
     dataset = Path(dataset)
     key = hashlib.sha256(f"{kind}:{size}".encode())
     for rel in rel_paths:
@@ -45,10 +46,11 @@ def cached_images(dataset: str | Path, rel_paths: list[str], size: int, kind: st
     cache_path = dataset / "cache" / f"{kind}-{size}-{key.hexdigest()[:16]}.pt"
     if cache_path.exists():
         return torch.load(cache_path, weights_only=True)
-    images = np.empty((len(rel_paths), size, size, 3), dtype=np.uint8)
-    for i, rel in enumerate(tqdm(rel_paths, desc=f"decoding {kind}", disable=not progress, leave=False)):
-        images[i] = load_image(dataset / rel, size)
-    tensor = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    images = np.stack([decode(dataset / rel, size) for rel in
+                       tqdm(rel_paths, desc=f"decoding {kind}", disable=not progress, leave=False)])
+    tensor = torch.from_numpy(images)
+    if tensor.ndim == 4:  # N x H x W x 3 -> N x 3 x H x W
+        tensor = tensor.permute(0, 3, 1, 2).contiguous()
     atomic_torch_save(cache_path, tensor)
     return tensor
 

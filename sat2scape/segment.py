@@ -23,7 +23,6 @@ held-out views (the "true views" row, the ceiling of every class score).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import math
 import time
 from dataclasses import asdict
@@ -39,9 +38,9 @@ from tqdm.auto import tqdm
 
 from . import manifest, metrics, runs, runtime
 from .config import SegmenterConfig, add_config_arguments, config_from_args, make_config
-from .data import epoch_order, load_pairs, to_float
+from .data import cached_images, epoch_order, load_pairs, to_float
 from .world import CLASS_NAMES
-from .files import append_jsonl, atomic_torch_save, read_jsonl
+from .files import append_jsonl, read_jsonl
 
 # Fields that do not change what a run learns: a finished run with other values is reused.
 IGNORED_FIELDS = ("runs", "desc", "device", "threads")
@@ -61,29 +60,20 @@ def has_class_maps(dataset: str | Path, table: pd.DataFrame) -> bool:
     return len(table) > 0 and all((Path(dataset) / p).exists() for p in class_map_paths(table))
 
 
+def load_class_map(path: Path, size: int) -> np.ndarray:
+    """One class map as size x size uint8 class ids (nearest-neighbour resize: ids never blend)."""
+    with Image.open(path) as im:
+        if im.mode != "P" and im.mode != "L":
+            raise ValueError(f"{path}: a class map must be a palette or greyscale PNG of class ids")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.NEAREST)
+        return np.asarray(im, dtype=np.uint8)
+
+
 def load_class_maps(dataset: str | Path, table: pd.DataFrame, size: int = 128, progress: bool = True) -> torch.Tensor:
-    """uint8 N x size x size class ids of the pairs in `table` (nearest-neighbour resize), decoded
-    once into `<dataset>/cache/classes-<size>-<hash>.pt` like data.cached_images."""
-    dataset = Path(dataset)
-    paths = class_map_paths(table)
-    key = hashlib.sha256(f"classes:{size}".encode())
-    for rel in paths:
-        st = (dataset / rel).stat()
-        key.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    cache_path = dataset / "cache" / f"classes-{size}-{key.hexdigest()[:16]}.pt"
-    if cache_path.exists():
-        return torch.load(cache_path, weights_only=True)
-    maps = np.empty((len(paths), size, size), dtype=np.uint8)
-    for i, rel in enumerate(tqdm(paths, desc="decoding class maps", disable=not progress, leave=False)):
-        with Image.open(dataset / rel) as im:
-            if im.mode != "P" and im.mode != "L":
-                raise ValueError(f"{dataset / rel}: a class map must be a palette or greyscale PNG of class ids")
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.NEAREST)
-            maps[i] = np.asarray(im, dtype=np.uint8)
-    tensor = torch.from_numpy(maps)
-    atomic_torch_save(cache_path, tensor)
-    return tensor
+    """uint8 N x size x size class ids of the pairs in `table`, decoded once into the dataset's
+    cache (data.cached_images)."""
+    return cached_images(dataset, class_map_paths(table), size, "classes", progress, decode=load_class_map)
 
 
 # --- the network -------------------------------------------------------------------------------

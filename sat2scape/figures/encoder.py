@@ -16,7 +16,6 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..files import atomic_save_image, atomic_write, atomic_write_text
-from ..images import PREDICTION_LABELS, image_rows, save_gif, save_prediction_grid  # noqa: F401  (re-exported)
 from ..images import to_pil as _pil
 
 
