@@ -30,8 +30,7 @@ from sat2scape import data, geometry
 from sat2scape.config import ConditionalConfig, make_config
 from sat2scape.files import read_jsonl
 from sat2scape.models import ConditionalDiscriminator, ConditionalGenerator
-from sat2scape.train_conditional import (angles_for, condition, mode_seeking_loss, reconstruction_loss,
-                                         train)
+from sat2scape.train_conditional import angles_for, condition, mode_seeking_loss, pair_reconstruction_loss, train
 
 
 class Pairs(torch.utils.data.Dataset):
@@ -59,16 +58,19 @@ def reference_epoch(G, D, opt_G, opt_D, loader, cfg: ConditionalConfig) -> float
         tile, warp = condition(wide, angles_for(heading, cfg.heading), cfg.image_size)
         tile, warp, real = (x.repeat_interleave(2, 0) for x in (tile, warp, data.to_float(photo)))
         z = torch.randn(len(tile), cfg.nz)
+        z[0::2] = 0
+        judged = slice(None) if cfg.adv_point else slice(1, None, 2)
         D.zero_grad()
         fake = G(tile, warp, z)
-        logit = D(real, warp)
+        logit = D(real[judged], warp[judged])
         criterion(logit, torch.ones_like(logit)).backward()
-        logit = D(fake.detach(), warp)
+        logit = D(fake[judged].detach(), warp[judged])
         criterion(logit, torch.zeros_like(logit)).backward()
         opt_D.step()
         G.zero_grad()
-        logit = D(fake, warp)
-        loss = (criterion(logit, torch.ones_like(logit)) + cfg.rec_weight * reconstruction_loss(fake, real, cfg.rec_size)
+        logit = D(fake[judged], warp[judged])
+        loss = (cfg.adv_weight * criterion(logit, torch.ones_like(logit))
+                + cfg.rec_weight * pair_reconstruction_loss(fake, real, cfg.rec_size)
                 + cfg.ms_weight * mode_seeking_loss(fake, z)[0])
         loss.backward()
         opt_G.step()

@@ -125,6 +125,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conditional-seeds",
                         help="comma list: train (or reuse) a conditional run per heading mode and seed with "
                              "--preset, started from the encoder run's GAN, and report mean ± std over seeds")
+    parser.add_argument("--conditional-ablation", action="store_true",
+                        help="the loss ablation: train (or reuse) a heading-aware conditional run per variant of "
+                             "ABLATION (each drops one of G's terms) and seed (--conditional-seeds, default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     group = parser.add_argument_group("encoder settings for --seeds / --losses (and --device, --threads)")
     add_config_arguments(group, EncoderConfig)
@@ -149,10 +152,12 @@ def run(args: argparse.Namespace) -> int:
     if run_dir is None:
         print(f"no encoder run under {cfg.runs}; pass --run or train one (python -m sat2scape train-encoder)")
         return 2
-    if args.conditional_seeds:
-        result = conditional_sweep(run_dir, [int(s) for s in args.conditional_seeds.split(",")],
-                                   preset=getattr(args, "preset", "demo"), split=args.split,
-                                   threads=args.threads or 0, progress=not args.no_progress, **options)
+    if args.conditional_seeds or args.conditional_ablation:
+        seeds = [int(s) for s in (args.conditional_seeds or "0").split(",")]
+        sweep_options = dict(modes=("known",), variants=ABLATION) if args.conditional_ablation else {}
+        result = conditional_sweep(run_dir, seeds, preset=getattr(args, "preset", "demo"), split=args.split,
+                                   threads=args.threads or 0, progress=not args.no_progress, **sweep_options,
+                                   **options)
         print(result["markdown"])
         print(f"\nwritten: {result['run_dir'] / 'metrics.md'}")
         return 0
@@ -424,6 +429,8 @@ def score_views(views: torch.Tensor | list[torch.Tensor], ctx: HeldOut, index: t
         draws += [metrics.region_scores(v.float(), ctx.photos, index) for v in views[1:]]
         row.update(_mean_rows(draws))  # retrieval and L1 by region: the mean over the draws
         row.update({k: row["whole"][k] for k in ("top1", "top5", "median_rank", "l1")})
+        if len(views) > 1:
+            row["spread"] = metrics.sample_spread(views)
         return row
     views = views.float()
     index = None if index is None else torch.as_tensor(index)
@@ -744,7 +751,11 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
 # ---------------------------------------------------------------------------------------------
 # The conditional model's rows: the same table, the same held-out places
 
-CONDITIONAL_DRAWS = 5  # the sampler row is the mean over this many draws of z per place
+CONDITIONAL_DRAWS = 6  # the sampler row: this many draws of z per place (retrieval: their mean; spread: over them)
+
+# The loss ablation (`evaluate --conditional-ablation`): each variant drops one of G's three terms.
+ABLATION = {"all three terms": {}, "no adversarial term": {"adv_weight": 0.0},
+            "no reconstruction term": {"rec_weight": 0.0}, "no mode seeking": {"ms_weight": 0.0}}
 
 
 def newest_conditional_runs(runs_root: str | Path, data: str) -> list[Path]:
@@ -760,90 +771,106 @@ def newest_conditional_runs(runs_root: str | Path, data: str) -> list[Path]:
     return list(found.values())
 
 
-def conditional_methods(conditional_runs: list[str | Path], pairs: PairedImages, seed: int = 0,
-                        draws: int = CONDITIONAL_DRAWS) -> dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]]:
+def conditional_methods(conditional_runs: list[str | Path] | dict[str, tuple[str | Path, str]], pairs: PairedImages,
+                        seed: int = 0, draws: int = CONDITIONAL_DRAWS) -> dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]]:
     """evaluate()'s extra_methods for conditional runs: per run, its point prediction (z = 0,
     which training fits on the whole view) and its sampler (z ~ N, `draws` draws per place).
-    A heading-aware run is given each pair's heading; a heading-free one the north-up tile."""
+    A heading-aware run is given each pair's heading; a heading-free one the north-up tile.
+    `conditional_runs`: run directories (keyed by heading mode and seed), or {key: (run
+    directory, a note for its label)} where several runs share a mode and seed (the ablation)."""
     from . import train_conditional  # a loop below this module; imported where it is used
 
+    if not isinstance(conditional_runs, dict):
+        conditional_runs = {None: (run_dir, "") for run_dir in conditional_runs}
     methods = {}
     wide = pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles
-    for run_dir in map(Path, conditional_runs):
+    mpp = meters_per_pixel(pairs)
+    for key, (run_dir, note) in conditional_runs.items():
         G, cfg = train_conditional.load_generator(run_dir)
         angles = pairs.headings if cfg.heading == "known" else torch.full_like(pairs.headings, float("nan"))
         name = "heading-aware" if cfg.heading == "known" else "heading-free"
-        key = f"conditional_{cfg.heading}" + (f"_s{cfg.seed}" if cfg.seed else "")
-        seed_note = f", seed {cfg.seed}" if cfg.seed else ""
-        mpp = meters_per_pixel(pairs)
-        methods[key] = (f"conditional, {name}{seed_note} (z = 0)",
-                        train_conditional.predict_views(G, wide, angles, meters_per_pixel=mpp))
+        key = key or f"conditional_{cfg.heading}" + (f"_s{cfg.seed}" if cfg.seed else "")
+        label = f"conditional, {name}" + (f", seed {cfg.seed}" if cfg.seed else "") + (f", {note}" if note else "")
+        methods[key] = (f"{label} (z = 0)", train_conditional.predict_views(G, wide, angles, meters_per_pixel=mpp))
         gen = torch.Generator().manual_seed(seed)
         methods[key + "_samples"] = (
-            f"conditional, {name}{seed_note} (z ~ N, {draws} draws)",
+            f"{label} (z ~ N, {draws} draws)",
             [train_conditional.predict_views(G, wide, angles, z=torch.randn(len(wide), G.nz, generator=gen),
                                              meters_per_pixel=mpp) for _ in range(draws)])
     return methods
 
 
 def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known", "random"), preset: str = "demo",
-                      split: str = "test", threads: int = 0, progress: bool = True, **options) -> dict:
-    """Train (or reuse) one conditional run per heading mode and seed, started from the encoder
-    run's GAN, and score all of them beside the write-up's model in one table; the mean and
-    spread over seeds go to a `<NNNNN>-sweep-conditional` run directory (metrics.md/json)."""
+                      variants: dict[str, dict] | None = None, split: str = "test", threads: int = 0,
+                      progress: bool = True, **options) -> dict:
+    """Train (or reuse) one conditional run per variant, heading mode and seed, started from the
+    encoder run's GAN, and score all of them beside the write-up's model in one table; the mean
+    and spread over seeds go to a `<NNNNN>-sweep-conditional[-ablation]-<preset>` run directory
+    (metrics.md/json). `variants`: {name: config overrides}, e.g. ABLATION; default: the preset."""
     from . import train_conditional
     from .config import ConditionalConfig, make_config
 
+    variants = variants or {"": {}}
     encoder_run = Path(encoder_run)
     cfg = config_from_dict(EncoderConfig, runs.read_config(encoder_run))
     gan_run = str(resolve_gan_run(cfg, encoder_run))
-    cond_runs = {}
-    for mode in modes:
-        for seed in seeds:
-            desc = f"{preset}-heading_{mode}-seed_{seed}"
-            c = make_config(ConditionalConfig, preset, data=cfg.data, runs=cfg.runs, desc=desc, heading=mode,
-                            seed=seed, gan_run=gan_run, threads=threads)
-            previous = runs.find_run(cfg.runs, "conditional", desc, data=cfg.data, gan_run=gan_run)
-            cond_runs[(mode, seed)] = train_conditional.train(c, resume=previous, progress=progress)
+    cond_runs = {}  # (variant, mode, seed) -> run directory
+    for variant, overrides in variants.items():
+        slug = "-" + "_".join(f"{k}_{v:g}" for k, v in sorted(overrides.items())) if overrides else ""
+        for mode in modes:
+            for seed in seeds:
+                desc = f"{preset}-heading_{mode}-seed_{seed}{slug}"
+                c = make_config(ConditionalConfig, preset, data=cfg.data, runs=cfg.runs, desc=desc, heading=mode,
+                                seed=seed, gan_run=gan_run, threads=threads, **overrides)
+                previous = runs.find_run(cfg.runs, "conditional", desc, data=cfg.data, gan_run=gan_run)
+                cond_runs[(variant, mode, seed)] = train_conditional.train(c, resume=previous, progress=progress)
+    names = {v: f"v{i}" for i, v in enumerate(variants)}
+    key = lambda variant, mode, seed: f"conditional_{names[variant]}_{mode}_s{seed}"  # noqa: E731
     pairs = load_pairs(cfg.data, split, cfg.image_size, progress=progress)
-    result = evaluate(encoder_run, split, threads=threads, progress=progress, write=False,
-                      extra_methods=conditional_methods(list(cond_runs.values()), pairs), **options)
-    lines = ["| model | whole top-5 | ground top-5 | horizon top-5 | sky top-5 | ground class acc | SWD |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    extra = conditional_methods({key(*k): (r, k[0]) for k, r in cond_runs.items()}, pairs)
+    result = evaluate(encoder_run, split, threads=threads, progress=progress, write=False, extra_methods=extra,
+                      **options)
+    lines = ["| model | whole top-5 | ground top-5 | horizon top-5 | sky top-5 | ground class acc | SWD "
+             "| sky / ground spread |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     summary = {}
 
     def pm(values, digits=3):
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}"
+        return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}" if values else ""
 
-    for mode in modes:
-        for suffix, what in (("", "z = 0"), ("_samples", "z ~ N")):
-            rows = [result["methods"][f"conditional_{mode}" + (f"_s{s}" if s else "") + suffix] for s in seeds]
-            cells = {"whole": [r["whole"]["top5"] for r in rows], "ground": [r["ground"]["top5"] for r in rows],
-                     "horizon": [r["horizon"]["top5"] for r in rows], "sky": [r["sky"]["top5"] for r in rows],
-                     "class_acc": [r["class"]["acc"] for r in rows if "class" in r],
-                     "swd": [r["swd"] for r in rows if "swd" in r]}
-            summary[f"{mode}{suffix}"] = cells
-            lines.append(f"| conditional, heading {mode} ({what}), {len(seeds)} seeds | "
-                         + " | ".join(pm(cells[k]) if cells[k] else "" for k in ("whole", "ground", "horizon", "sky",
-                                                                                 "class_acc"))
-                         + f" | {pm(cells['swd'], 1) if cells['swd'] else ''} |")
-    for key in ("encoder", "linear_layout", "linear_layout_heading", "geometric_warp", "nearest_neighbour_heading"):
-        if key in result["methods"]:
-            r = result["methods"][key]
-            lines.append(f"| {result['labels'][key]} | {r['whole']['top5']:.3f} | {r['ground']['top5']:.3f} | "
-                         f"{r['horizon']['top5']:.3f} | {r['sky']['top5']:.3f} | "
-                         f"{r['class']['acc']:.3f} | {r.get('swd', float('nan')):.1f} |" if "class" in r else
-                         f"| {result['labels'][key]} | {r['whole']['top5']:.3f} | {r['ground']['top5']:.3f} | "
-                         f"{r['horizon']['top5']:.3f} | {r['sky']['top5']:.3f} | | {r.get('swd', float('nan')):.1f} |")
+    for variant in variants:
+        for mode in modes:
+            for suffix, what in (("", "z = 0"), ("_samples", "z ~ N")):
+                rows = [result["methods"][key(variant, mode, s) + suffix] for s in seeds]
+                cells = {"whole": [r["whole"]["top5"] for r in rows], "ground": [r["ground"]["top5"] for r in rows],
+                         "horizon": [r["horizon"]["top5"] for r in rows], "sky": [r["sky"]["top5"] for r in rows],
+                         "class_acc": [r["class"]["acc"] for r in rows if "class" in r],
+                         "swd": [r["swd"] for r in rows if "swd" in r],
+                         "spread": [r["spread"]["sky_over_ground"] for r in rows if "spread" in r]}
+                summary[f"{variant + ': ' if variant else ''}{mode}{suffix}"] = cells
+                name = f"{variant}, " if variant else ""
+                lines.append(f"| conditional, {name}heading {mode} ({what}), {len(seeds)} seed{'s' * (len(seeds) > 1)} | "
+                             + " | ".join(pm(cells[k]) for k in ("whole", "ground", "horizon", "sky", "class_acc"))
+                             + f" | {pm(cells['swd'], 1)} | {pm(cells['spread'], 2)} |")
+    for baseline in ("encoder", "linear_layout", "linear_layout_heading", "geometric_warp", "nearest_neighbour_heading"):
+        if baseline in result["methods"]:
+            r = result["methods"][baseline]
+            acc = f"{r['class']['acc']:.3f}" if "class" in r else ""
+            lines.append(f"| {result['labels'][baseline]} | {r['whole']['top5']:.3f} | {r['ground']['top5']:.3f} | "
+                         f"{r['horizon']['top5']:.3f} | {r['sky']['top5']:.3f} | {acc} | "
+                         f"{r.get('swd', float('nan')):.1f} | |")
     table = "\n".join(lines)
-    sweep_dir = runs.new_run_dir(cfg.runs, "sweep", f"conditional-{preset}")
+    ablation = len(variants) > 1
+    sweep_dir = runs.new_run_dir(cfg.runs, "sweep", f"conditional-{'ablation-' if ablation else ''}{preset}")
     note = (f"Seeds {seeds} of the `{preset}` preset on split `{split}` of `{cfg.data}` ({result['n']} pairs), "
-            f"each conditional run started from `{gan_run}`; mean ± standard deviation over seeds. Rows below the "
-            "conditional ones: the same split's single-run baselines.")
-    atomic_write_json(sweep_dir / "metrics.json", {"seeds": seeds, "modes": list(modes), "preset": preset,
-                                                   "summary": summary, "runs": {f"{m}-s{s}": str(r) for (m, s), r in
-                                                                                cond_runs.items()},
-                                                   "methods": result["methods"], "labels": result["labels"]})
+            f"each conditional run started from `{gan_run}`; mean ± standard deviation over seeds. "
+            + ("Each variant drops one of G's three loss terms (evaluate.ABLATION). " if ablation else "")
+            + f"Sky / ground spread: the per-pixel standard deviation over {CONDITIONAL_DRAWS} draws of z in the "
+            "sky band over that in the ground band (metrics.sample_spread). Rows below the conditional ones: the "
+            "same split's single-run baselines.")
+    atomic_write_json(sweep_dir / "metrics.json", {
+        "seeds": seeds, "modes": list(modes), "preset": preset, "variants": {v: o for v, o in variants.items()},
+        "summary": summary, "runs": {f"{v + ': ' if v else ''}{m}-s{s}": str(r) for (v, m, s), r in cond_runs.items()},
+        "methods": result["methods"], "labels": result["labels"]})
     atomic_write_text(sweep_dir / "metrics.md", f"{note}\n\n{table}\n\n{result['markdown']}\n")
     return {"run_dir": sweep_dir, "summary": summary, "markdown": table, "result": result}

@@ -221,6 +221,21 @@ def class_scores(pred: torch.Tensor, true: torch.Tensor, n_classes: int, region:
             "front_acc": (front_pred == front_true).double().mean().item()}
 
 
+def sample_spread(draws: list[torch.Tensor] | torch.Tensor, regions=None) -> dict[str, float]:
+    """How much K draws of a generator's latent change each region of the view: the per-pixel
+    standard deviation over the draws (K x N x 3 x H x W in [-1, 1], or a list of K views),
+    averaged over channels, pixels of the region and places; and `sky_over_ground`, the ratio
+    the conditional model is judged by (z should change the sky and the light, not the ground)."""
+    stack = torch.stack(list(draws)) if isinstance(draws, (list, tuple)) else draws
+    if len(stack) < 2:
+        raise ValueError(f"sample_spread needs at least 2 draws per place, got {len(stack)}")
+    std = ((stack.float() + 1) / 2).std(0).mean(1)  # N x H x W, in [0, 1] units
+    out = {region: crop_region(std, region).mean().item() for region in (REGIONS if regions is None else regions)}
+    if "sky" in out and "ground" in out:
+        out["sky_over_ground"] = out["sky"] / max(out["ground"], 1e-12)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Set metrics: how close is a set of generated images to a set of real ones?
 #

@@ -155,7 +155,12 @@ def predict_views(G: ConditionalGenerator, wide_tiles: torch.Tensor, angles: tor
 def standing_stats(G: ConditionalGenerator, tiles: torch.Tensor, warps: torch.Tensor, batch_size: int = 64,
                    seed: int = 0, ctx=None) -> None:
     """Recompute the EMA generator's BatchNorm statistics from its own outputs on these
-    conditions (see train_gan.standing_stats: EMA weights come without matching statistics)."""
+    conditions (see train_gan.standing_stats: EMA weights come without matching statistics).
+
+    The batches mirror training's: every other row at z = 0. Training normalises such mixed
+    batches, so statistics from random z alone shift the z = 0 view, the point prediction:
+    measured on the demo run, whole / ground top-5 0.057 / 0.171 with random-z statistics,
+    0.152 / 0.276 with these."""
     gen = torch.Generator().manual_seed(seed)
     bns = [m for m in G.modules() if isinstance(m, nn.BatchNorm2d)]
     for bn in bns:
@@ -164,6 +169,7 @@ def standing_stats(G: ConditionalGenerator, tiles: torch.Tensor, warps: torch.Te
     G.train()
     for i in range(0, len(tiles), batch_size):
         z = torch.randn(len(tiles[i:i + batch_size]), G.nz, generator=gen).to(tiles.device)
+        z[0::2] = 0
         with ctx or runtime.autocast(tiles.device, False):
             G(tiles[i:i + batch_size], warps[i:i + batch_size], z)
     for bn in bns:
@@ -311,11 +317,13 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             opt_D.zero_grad(set_to_none=True)
             with ctx:
                 fake = G(tile, warp, z)
-                logit_real = D(real, warp)
+            judged = slice(None) if cfg.adv_point else slice(1, None, 2)  # which rows D sees
+            with ctx:
+                logit_real = D(real[judged], warp[judged])
             loss_real = criterion(logit_real.float(), torch.ones_like(logit_real, dtype=torch.float))
             loss_real.backward()
             with ctx:
-                logit_fake = D(fake.detach(), warp)
+                logit_fake = D(fake[judged].detach(), warp[judged])
             loss_fake = criterion(logit_fake.float(), torch.zeros_like(logit_fake, dtype=torch.float))
             loss_fake.backward()
             opt_D.step()
@@ -324,7 +332,7 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             opt_G.zero_grad(set_to_none=True)
             D_raw.requires_grad_(False)
             with ctx:
-                logit_gen = D_raw(fake, warp)
+                logit_gen = D_raw(fake[judged], warp[judged])
             loss_adv = criterion(logit_gen.float(), torch.ones_like(logit_gen, dtype=torch.float))
             loss_rec = pair_reconstruction_loss(fake, real, cfg.rec_size)
             loss_ms, spread = mode_seeking_loss(fake, z)

@@ -306,3 +306,45 @@ def test_every_row_and_column_on_a_world_like_dataset(world_like):
     assert result["markdown"].count("| chance |") == 2
     evaluate.evaluate(world_like.encoder_run, oracle_images=0, zstar_images=0, threads=2, progress=False)
     assert runs.list_runs(world_like.runs, "segmenter") == segmenters
+
+
+def test_sample_spread_measures_what_the_draws_change_by_region():
+    base = torch.zeros(2, 3, 128, 128)
+    still = metrics.sample_spread([base, base.clone(), base.clone()])
+    assert all(still[r] == 0 for r in metrics.REGIONS)
+    moving = [base.clone() for _ in range(2)]
+    moving[0][:, :, :40] = -1.0  # the sky band: 0 and 1 in [0, 1] units across two draws
+    moving[1][:, :, :40] = 1.0
+    moving[1][:, :, 100:] = 0.2  # a little of the ground: 0.5 and 0.6 in [0, 1] units
+    spread = metrics.sample_spread(moving)
+    assert spread["sky"] == pytest.approx(2 ** -0.5)  # std of {0, 1} with Bessel's correction
+    assert spread["ground"] == pytest.approx(0.1 * 2 ** -0.5 * 28 / 64)
+    assert spread["sky_over_ground"] == pytest.approx(spread["sky"] / spread["ground"])
+    assert evaluate.score_views(moving, fabricated_context(*fabricated_places(n=2)))["spread"] == spread
+    with pytest.raises(ValueError, match="at least 2 draws"):
+        metrics.sample_spread([base])
+
+
+def test_conditional_ablation_trains_each_variant_once_and_tabulates_it(world_like, tmp_path):
+    """Two variants of the loss on the world-like dataset: a smoke run each, one table with a row
+    per variant and draw, the spread column; a rerun trains nothing new."""
+    variants = {"all three terms": {}, "no mode seeking": {"ms_weight": 0.0}}
+    options = dict(oracle_images=0, zstar_images=0, threads=2, progress=False)
+    first = evaluate.conditional_sweep(world_like.encoder_run, [0], modes=("known",), preset="smoke",
+                                       variants=variants, **options)
+    made = runs.list_runs(world_like.runs, "conditional")
+    assert sorted(d.name.split("-", 2)[2] for d in made) == ["smoke-heading_known-seed_0",
+                                                              "smoke-heading_known-seed_0-ms_weight_0"]
+    assert [runs.read_config(d)["ms_weight"] for d in made if d.name.endswith("ms_weight_0")] == [0.0]
+    assert first["run_dir"].name.endswith("sweep-conditional-ablation-smoke")
+    saved = json.loads((first["run_dir"] / "metrics.json").read_text())
+    assert list(saved["variants"]) == list(variants)
+    for variant in variants:
+        assert f"conditional, {variant}, heading known (z = 0), 1 seed |" in first["markdown"]
+        samples = first["summary"][f"{variant}: known_samples"]
+        assert len(samples["spread"]) == 1 and samples["spread"][0] > 0 and len(samples["whole"]) == 1
+        assert first["summary"][f"{variant}: known"]["spread"] == []  # one view per place: no spread
+    assert "| encoder G(E(tile)) |" in first["markdown"]
+    evaluate.conditional_sweep(world_like.encoder_run, [0], modes=("known",), preset="smoke", variants=variants,
+                               **options)
+    assert runs.list_runs(world_like.runs, "conditional") == made

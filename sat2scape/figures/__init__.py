@@ -106,11 +106,13 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
     if (encoder_run / "regions.md").exists():  # the same table by region of the view
         written.append(Path(shutil.copyfile(encoder_run / "regions.md", out / "regions.md")))
     # the newest encoder sweep over several seeds, the newest over several losses (the ablation),
-    # and the newest conditional sweep over several seeds
+    # and the newest conditional sweeps over several seeds and over the loss terms (the ablation)
     sweeps = [d for d in runs.list_runs(runs_root, "sweep") if (d / "metrics.md").exists()]
-    for key, name, kind in (("seeds", "encoder_seeds.md", "encoder"), ("losses", "encoder_losses.md", "encoder"),
-                            ("seeds", "conditional_seeds.md", "conditional")):
-        wide = [d for d in sweeps if ("-conditional-" in d.name) == (kind == "conditional")
+    for key, name, kind in (("seeds", "encoder_seeds.md", "-sweep-"), ("losses", "encoder_losses.md", "-sweep-"),
+                            ("seeds", "conditional_seeds.md", "-sweep-conditional-"),
+                            ("variants", "conditional_ablation.md", "-sweep-conditional-ablation-")):
+        kinds = ("-sweep-conditional-ablation-", "-sweep-conditional-", "-sweep-")  # most specific first
+        wide = [d for d in sweeps if next(k for k in kinds if k in d.name) == kind
                 and len(json.loads((d / "metrics.json").read_text()).get(key, [])) > 1]
         if wide:
             written.append(Path(shutil.copyfile(wide[-1] / "metrics.md", out / name)))
