@@ -460,6 +460,14 @@ def _cell(value, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+def mean_sd(values: list[float], digits: int = 3, sign: str = "") -> str:
+    """A sweep's cell: the mean ± the standard deviation over seeds; one seed: its value alone."""
+    if not values:
+        return ""
+    mean = f"{statistics.mean(values):{sign}.{digits}f}"
+    return f"{mean} ± {statistics.stdev(values):.{digits}f}" if len(values) > 1 else mean
+
+
 def markdown_table(methods: dict[str, dict], chance: dict, title_column: str = "method",
                    labels: dict[str, str] | None = None) -> str:
     """The whole-view table: paired metrics, retrieval and SWD, one row per method."""
@@ -732,12 +740,9 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
         random_median = [results[(name, s)]["methods"]["random_latent"]["median_rank"] for s in seeds]
         margins[name] = {"top5": top5, "over_mean_photo": over_mean, "over_random_latent": over_random,
                          "median_rank": median, "random_latent_median_rank": random_median}
-
-        def pm(values, digits=3):
-            spread = statistics.stdev(values) if len(values) > 1 else 0
-            return f"{statistics.mean(values):+.{digits}f} ± {spread:.{digits}f}"
-        lines.append(f"| {name} | {pm(top5)[1:]} | {pm(over_mean)} | {pm(over_random)} | "
-                     f"{min(over_mean + over_random):+.3f} | {pm(median, 1)[1:]} | {pm(random_median, 1)[1:]} |")
+        lines.append(f"| {name} | {mean_sd(top5)} | {mean_sd(over_mean, sign='+')} | "
+                     f"{mean_sd(over_random, sign='+')} | {min(over_mean + over_random):+.3f} | "
+                     f"{mean_sd(median, 1)} | {mean_sd(random_median, 1)} |")
     markdown = "\n".join(lines)
     atomic_write_json(sweep_dir / "metrics.json", {
         "seeds": seeds, "losses": loss_names, "split": split, "margins": margins,
@@ -834,10 +839,6 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
              "| sky / ground spread |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     summary = {}
 
-    def pm(values, digits=3):
-        spread = statistics.stdev(values) if len(values) > 1 else 0.0
-        return f"{statistics.mean(values):.{digits}f} ± {spread:.{digits}f}" if values else ""
-
     for variant in variants:
         for mode in modes:
             for suffix, what in (("", "z = 0"), ("_samples", "z ~ N")):
@@ -850,8 +851,8 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
                 summary[f"{variant + ': ' if variant else ''}{mode}{suffix}"] = cells
                 name = f"{variant}, " if variant else ""
                 lines.append(f"| conditional, {name}heading {mode} ({what}), {len(seeds)} seed{'s' * (len(seeds) > 1)} | "
-                             + " | ".join(pm(cells[k]) for k in ("whole", "ground", "horizon", "sky", "class_acc"))
-                             + f" | {pm(cells['swd'], 1)} | {pm(cells['spread'], 2)} |")
+                             + " | ".join(mean_sd(cells[k]) for k in ("whole", "ground", "horizon", "sky", "class_acc"))
+                             + f" | {mean_sd(cells['swd'], 1)} | {mean_sd(cells['spread'], 2)} |")
     for baseline in ("encoder", "linear_layout", "linear_layout_heading", "geometric_warp", "nearest_neighbour_heading"):
         if baseline in result["methods"]:
             r = result["methods"][baseline]

@@ -348,3 +348,10 @@ def test_conditional_ablation_trains_each_variant_once_and_tabulates_it(world_li
     evaluate.conditional_sweep(world_like.encoder_run, [0], modes=("known",), preset="smoke", variants=variants,
                                **options)
     assert runs.list_runs(world_like.runs, "conditional") == made
+
+
+def test_sweep_cells_give_mean_and_spread_over_seeds_and_one_seed_alone():
+    assert evaluate.mean_sd([0.1, 0.3]) == "0.200 ± 0.141"
+    assert evaluate.mean_sd([0.2]) == "0.200"  # no "± 0.000" that reads as a measured spread
+    assert evaluate.mean_sd([-0.01, 0.03], sign="+") == "+0.010 ± 0.028"
+    assert evaluate.mean_sd([]) == ""
