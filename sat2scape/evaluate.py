@@ -811,7 +811,8 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     """Train (or reuse) one conditional run per variant, heading mode and seed, started from the
     encoder run's GAN, and score all of them beside the write-up's model in one table; the mean
     and spread over seeds go to a `<NNNNN>-sweep-conditional[-ablation]-<preset>` run directory
-    (metrics.md/json). `variants`: {name: config overrides}, e.g. ABLATION; default: the preset."""
+    (metrics.md/json, and summary.md: the sweep's table alone). `variants`: {name: config
+    overrides}, e.g. ABLATION; default: the preset."""
     from . import train_conditional
     from .config import ConditionalConfig, make_config
 
@@ -864,7 +865,8 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     ablation = len(variants) > 1
     sweep_dir = runs.new_run_dir(cfg.runs, "sweep", f"conditional-{'ablation-' if ablation else ''}{preset}")
     note = (f"Seeds {seeds} of the `{preset}` preset on split `{split}` of `{cfg.data}` ({result['n']} pairs), "
-            f"each conditional run started from `{gan_run}`; mean ± standard deviation over seeds. "
+            f"each conditional run started from `{gan_run}`"
+            + ("; mean ± standard deviation over seeds. " if len(seeds) > 1 else ". ")
             + ("Each variant drops one of G's three loss terms (evaluate.ABLATION). " if ablation else "")
             + f"Sky / ground spread: the per-pixel standard deviation over {CONDITIONAL_DRAWS} draws of z in the "
             "sky band over that in the ground band (metrics.sample_spread). Rows below the conditional ones: the "
@@ -873,5 +875,6 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
         "seeds": seeds, "modes": list(modes), "preset": preset, "variants": {v: o for v, o in variants.items()},
         "summary": summary, "runs": {f"{v + ': ' if v else ''}{m}-s{s}": str(r) for (v, m, s), r in cond_runs.items()},
         "methods": result["methods"], "labels": result["labels"]})
+    atomic_write_text(sweep_dir / "summary.md", f"{note}\n\n{table}\n")  # what the README embeds
     atomic_write_text(sweep_dir / "metrics.md", f"{note}\n\n{table}\n\n{result['markdown']}\n")
     return {"run_dir": sweep_dir, "summary": summary, "markdown": table, "result": result}

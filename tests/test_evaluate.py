@@ -345,6 +345,9 @@ def test_conditional_ablation_trains_each_variant_once_and_tabulates_it(world_li
         assert len(samples["spread"]) == 1 and samples["spread"][0] > 0 and len(samples["whole"]) == 1
         assert first["summary"][f"{variant}: known"]["spread"] == []  # one view per place: no spread
     assert "| encoder G(E(tile)) |" in first["markdown"]
+    summary = (first["run_dir"] / "summary.md").read_text()  # what the README embeds: the table alone
+    assert first["markdown"] in summary and "| SSIM" not in summary
+    assert "| SSIM" in (first["run_dir"] / "metrics.md").read_text()
     evaluate.conditional_sweep(world_like.encoder_run, [0], modes=("known",), preset="smoke", variants=variants,
                                **options)
     assert runs.list_runs(world_like.runs, "conditional") == made

@@ -114,8 +114,9 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
         kinds = ("-sweep-conditional-ablation-", "-sweep-conditional-", "-sweep-")  # most specific first
         wide = [d for d in sweeps if next(k for k in kinds if k in d.name) == kind
                 and len(json.loads((d / "metrics.json").read_text()).get(key, [])) > 1]
-        if wide:
-            written.append(Path(shutil.copyfile(wide[-1] / "metrics.md", out / name)))
+        if wide:  # a conditional sweep's summary.md is its table without the full evaluation below it
+            table = next(p for p in (wide[-1] / "summary.md", wide[-1] / "metrics.md") if p.exists())
+            written.append(Path(shutil.copyfile(table, out / name)))
 
     # the conditional model: one place at 8 headings, one tile with 6 draws of z
     conditional_run = pick_run(runs_root, "conditional", conditional_run)
