@@ -170,11 +170,12 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
         "paper": {},
         # Measured on the built-in world (test split, 210 places; whole / ground top-5 of the z ~ N
         # draws, SWD, sky / ground spread over 6 draws), 4 epochs from the write-up GAN's weights:
-        # rec_weight 10: 0.146 / 0.185, SWD 99, spread 1.7; 20: 0.155 / 0.224, 2.2; 40: 0.196 /
-        # 0.284, SWD 102, spread 3.4. More epochs did not help (8, 12: 0.16 / 0.21), and neither
-        # did a 32x32 low-pass target. adv_point=False (D sees only random z) lets the z = 0 view
-        # drift from real photos (its SWD 190), so D judges every row. The step size is past the
-        # last epoch: these were measured at a constant rate.
+        # rec_weight 10: 0.146 / 0.185, SWD 99, spread 1.7; 20: 0.155 / 0.224, 2.2; 40: 0.193 /
+        # 0.289, SWD 101.5, spread 3.2 (3 seeds: 0.180 / 0.262). More epochs did not help (8, 12:
+        # 0.16 / 0.21), and neither did a 32x32 low-pass target. adv_point=False (D sees only random
+        # z) lets the z = 0 view drift from real photos (its SWD 190), so D judges every row. The
+        # step size is past the last epoch: these were measured at a constant rate. README: the
+        # table, the ablation of the three terms, the adversarial weight and more pairs.
         "demo": dict(ngf=32, ndf=32, nef=32, epochs=4, batch_size=32, lr_step_size=8, rec_weight=40.0,
                      sample_every=2, swd_every=2, swd_images=128, bf16="on", checkpoint_every_steps=100,
                      ema_decay=0.995),
