@@ -125,6 +125,7 @@ class ConditionalConfig:
     adv_point: bool = True              # the adversarial term also on the z = 0 view (False: D sees only the random draws)
     rec_weight: float = 10.0            # L1 between the low-pass view and the photo's, ground and horizon bands
     rec_size: int = 16                  # the low-pass view's side (the retrieval descriptor's layout)
+    fm_weight: float = 0.0              # feature matching on D's activations (pix2pixHD, losses.feature_matching); 0 = off
     ms_weight: float = 1.0              # mode seeking on the sky band: lambda / (|G(c,z1)-G(c,z2)| / |z1-z2| + eps)
     hflip: bool = True                  # mirror tile, warp and photo together
     ema_decay: float = 0.999            # EMA copy of G for samples, evaluation and predict; 0 = off
@@ -175,7 +176,7 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
         # 0.16 / 0.21), and neither did a 32x32 low-pass target. adv_point=False (D sees only random
         # z) lets the z = 0 view drift from real photos (its SWD 190), so D judges every row. The
         # step size is past the last epoch: these were measured at a constant rate. README: the
-        # table, the ablation of the three terms, the adversarial weight and more pairs.
+        # table, the ablation of the three terms, the adversarial weight, feature matching, more pairs.
         "demo": dict(ngf=32, ndf=32, nef=32, epochs=4, batch_size=32, lr_step_size=8, rec_weight=40.0,
                      sample_every=2, swd_every=2, swd_images=128, bf16="on", checkpoint_every_steps=100,
                      ema_decay=0.995),

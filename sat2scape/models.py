@@ -231,16 +231,11 @@ class ConditionalGenerator(nn.Module):
         return torch.tanh(x)
 
 
-class ConditionalDiscriminator(nn.Module):
+class ConditionalDiscriminator(Discriminator):
     """The write-up's D on [view, warped tile, mask]: 7 input channels, one logit."""
 
     def __init__(self, ndf: int = 64, nc: int = 3):
-        super().__init__()
-        self.main = nn.Sequential(*_down_trunk(nc + WARP_CHANNELS, ndf))
-        # state size. (ndf*8) x 4 x 4
-        self.head = nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False)
-        # state size. 1 x 1 x 1: a logit (BCE-with-logits)
-        self.apply(init_dcgan_weights)
+        super().__init__(ndf, nc + WARP_CHANNELS)
 
     @torch.no_grad()
     def start_from(self, D: Discriminator) -> None:
@@ -253,5 +248,5 @@ class ConditionalDiscriminator(nn.Module):
         state["main.0.weight"] = torch.cat([first, first.new_zeros(first.shape[0], WARP_CHANNELS, *first.shape[2:])], 1)
         self.load_state_dict(state)
 
-    def forward(self, view: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
-        return self.head(self.main(torch.cat([view, warp], 1))).flatten()
+    def forward(self, view: torch.Tensor, warp: torch.Tensor, return_features: bool = False):
+        return super().forward(torch.cat([view, warp], 1), return_features)

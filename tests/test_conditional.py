@@ -108,6 +108,11 @@ def test_models_shapes():
     view = G(torch.randn(2, 3, 128, 128), torch.randn(2, 4, 128, 128), torch.randn(2, 4))
     assert view.shape == (2, 3, 128, 128) and view.abs().max() <= 1
     assert D(view, torch.randn(2, 4, 128, 128)).shape == (2,)
+    D.eval()
+    warp = torch.randn(2, 4, 128, 128)
+    logit, feats = D(view, warp, return_features=True)  # feature matching's activations, one per layer
+    assert torch.equal(logit, D(view, warp))
+    assert [f.shape[1:] for f in feats] == [(8, 64, 64), (8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
 
 
 def test_warm_start_reproduces_the_write_ups_gan():
@@ -179,6 +184,16 @@ def test_resume_mid_epoch_is_exact(finished_run, tiny, tmp_path):
     strip = [{k: v for k, v in s.items() if k not in TIMING_KEYS} for s in read_jsonl(finished_run / "stats.jsonl")]
     again = [{k: v for k, v in s.items() if k not in TIMING_KEYS} for s in read_jsonl(run_dir / "stats.jsonl")]
     assert strip == again
+
+
+def test_feature_matching_reaches_only_the_generator(tiny, tmp_path):
+    """One step with and without the feature-matching term: D's update (first in the step) is the
+    same, G's differs."""
+    plain = runs.load_checkpoint(train(smoke(tiny, tmp_path / "a"), progress=False, max_steps=1))
+    matched = runs.load_checkpoint(train(smoke(tiny, tmp_path / "b", fm_weight=10.0), progress=False, max_steps=1))
+    weights = [k for k in plain["D"] if k.endswith(("weight", "bias"))]  # not BatchNorm's running statistics
+    assert weights and all(torch.equal(plain["D"][k], matched["D"][k]) for k in weights)
+    assert not all(torch.equal(t, matched["G"][k]) for k, t in plain["G"].items())
 
 
 def test_too_small_a_dataset_stops_before_a_run_folder(tiny, tmp_path):
