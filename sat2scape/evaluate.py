@@ -872,7 +872,7 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
             "sky band over that in the ground band (metrics.sample_spread). Rows below the conditional ones: the "
             "same split's single-run baselines.")
     atomic_write_json(sweep_dir / "metrics.json", {
-        "seeds": seeds, "modes": list(modes), "preset": preset, "variants": {v: o for v, o in variants.items()},
+        "seeds": seeds, "modes": list(modes), "preset": preset, "variants": dict(variants),
         "summary": summary, "runs": {f"{v + ': ' if v else ''}{m}-s{s}": str(r) for (v, m, s), r in cond_runs.items()},
         "methods": result["methods"], "labels": result["labels"]})
     atomic_write_text(sweep_dir / "summary.md", f"{note}\n\n{table}\n")  # what the README embeds

@@ -298,6 +298,7 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
               f"bf16 {'on' if bf16 else 'off'}, EMA {cfg.ema_decay or 'off'}")
 
     criterion = nn.BCEWithLogitsLoss()
+    judged = slice(None) if cfg.adv_point else slice(1, None, 2)  # the rows D sees: all, or the random draws
     while epoch < cfg.epochs:
         order = data.epoch_order(n, epoch, cfg.seed, rank, world_size).to(device)
         G.train()
@@ -321,8 +322,6 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             opt_D.zero_grad(set_to_none=True)
             with ctx:
                 fake = G(tile, warp, z)
-            judged = slice(None) if cfg.adv_point else slice(1, None, 2)  # which rows D sees
-            with ctx:
                 logit_real = D(real[judged], warp[judged])
             loss_real = criterion(logit_real.float(), torch.ones_like(logit_real, dtype=torch.float))
             loss_real.backward()

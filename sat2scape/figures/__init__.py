@@ -108,11 +108,14 @@ def make_figures(data="data/world", runs_root="data/runs", gan_run=None, encoder
     # the newest encoder sweep over several seeds, the newest over several losses (the ablation),
     # and the newest conditional sweeps over several seeds and over the loss terms (the ablation)
     sweeps = [d for d in runs.list_runs(runs_root, "sweep") if (d / "metrics.md").exists()]
-    for key, name, kind in (("seeds", "encoder_seeds.md", "-sweep-"), ("losses", "encoder_losses.md", "-sweep-"),
-                            ("seeds", "conditional_seeds.md", "-sweep-conditional-"),
-                            ("variants", "conditional_ablation.md", "-sweep-conditional-ablation-")):
-        kinds = ("-sweep-conditional-ablation-", "-sweep-conditional-", "-sweep-")  # most specific first
-        wide = [d for d in sweeps if next(k for k in kinds if k in d.name) == kind
+    def kind(sweep_dir: Path) -> str:
+        return ("conditional-ablation" if "-sweep-conditional-ablation-" in sweep_dir.name
+                else "conditional" if "-sweep-conditional-" in sweep_dir.name else "encoder")
+
+    for key, name, wanted in (("seeds", "encoder_seeds.md", "encoder"), ("losses", "encoder_losses.md", "encoder"),
+                              ("seeds", "conditional_seeds.md", "conditional"),
+                              ("variants", "conditional_ablation.md", "conditional-ablation")):
+        wide = [d for d in sweeps if kind(d) == wanted
                 and len(json.loads((d / "metrics.json").read_text()).get(key, [])) > 1]
         if wide:  # a conditional sweep's summary.md is its table without the full evaluation below it
             table = next(p for p in (wide[-1] / "summary.md", wide[-1] / "metrics.md") if p.exists())
