@@ -318,13 +318,21 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             z = torch.randn(batch, cfg.nz, device=device)
             z[0::2] = 0  # the first view of each place at the latent's centre: the point prediction
 
-            # (1) Update D: real (photo, warp) pairs against fake ones
+            # (1) Update D: real (photo, warp) pairs against fake ones. Each photo sits in the batch
+            # twice; D sees it once: the same BCE mean and BatchNorm statistics at half the cost.
             opt_D.zero_grad(set_to_none=True)
             with ctx:
                 fake = G(tile, warp, z)
-                logit_real = D(real[judged], warp[judged])
+                logit_real = D(real[0::2], warp[0::2])
             loss_real = criterion(logit_real.float(), torch.ones_like(logit_real, dtype=torch.float))
             loss_real.backward()
+            if cfg.mismatch_weight:  # a real photo beside another place's warp is fake too (GAN-CLS)
+                with ctx:
+                    logit_mismatch = D(real[0::2], warp[0::2].roll(1, 0))
+                loss_mismatch = cfg.mismatch_weight * criterion(
+                    logit_mismatch.float(), torch.zeros_like(logit_mismatch, dtype=torch.float))
+                loss_mismatch.backward()  # one backward per D call, as DDP expects
+                loss_real = loss_real + loss_mismatch.detach()  # D's loss in stats.jsonl
             with ctx:
                 logit_fake = D(fake[judged].detach(), warp[judged])
             loss_fake = criterion(logit_fake.float(), torch.zeros_like(logit_fake, dtype=torch.float))

@@ -196,6 +196,31 @@ def test_feature_matching_reaches_only_the_generator(tiny, tmp_path):
     assert not all(torch.equal(t, matched["G"][k]) for k, t in plain["G"].items())
 
 
+def test_mismatch_term_teaches_only_the_discriminator(tiny, tmp_path):
+    """GAN-CLS's third D term: with it, D's first update differs (it also calls real photos beside
+    another place's warp fake); without it, the step is the plain one."""
+    plain = runs.load_checkpoint(train(smoke(tiny, tmp_path / "a"), progress=False, max_steps=1))
+    mismatched = runs.load_checkpoint(train(smoke(tiny, tmp_path / "b", mismatch_weight=1.0), progress=False,
+                                            max_steps=1))
+    weights = [k for k in plain["D"] if k.endswith(("weight", "bias"))]
+    assert not all(torch.equal(plain["D"][k], mismatched["D"][k]) for k in weights)
+
+
+def test_discriminator_sees_each_photo_once_at_the_same_loss():
+    """The loop gives D each real photo once although the batch holds it twice (two draws of z):
+    in training mode the BCE and its gradients are those of the duplicated batch."""
+    torch.manual_seed(0)
+    D = ConditionalDiscriminator(ndf=8).train().double()  # float64: equal up to rounding
+    view, warp = torch.rand(4, 3, 128, 128, dtype=torch.float64) * 2 - 1, torch.rand(4, 4, 128, 128, dtype=torch.float64)
+    grads = []
+    for v, w in ((view, warp), (view.repeat_interleave(2, 0), warp.repeat_interleave(2, 0))):
+        D.zero_grad()
+        logit = D(v, w)
+        nn.functional.binary_cross_entropy_with_logits(logit, torch.ones_like(logit)).backward()
+        grads.append(torch.cat([p.grad.flatten() for p in D.parameters()]))
+    assert torch.allclose(grads[0], grads[1], rtol=1e-9, atol=1e-12)
+
+
 def test_too_small_a_dataset_stops_before_a_run_folder(tiny, tmp_path):
     with pytest.raises(ValueError, match="needs at least"):
         train(smoke(tiny, tmp_path, max_images=4, batch_size=16), progress=False)
