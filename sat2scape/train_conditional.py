@@ -33,6 +33,10 @@ with z ~ N(0, I). G minimises three terms:
                      photo (pix2pixHD; losses.feature_matching); off by default: one seed at
                      weight 5 gained ground classes for 1.4x the step time (README).
 
+D learns real (photo, warp) against fake (view, warp) with BCE. Optionally (mismatch_weight, off by
+default; it cost ground classes in both settings tried, README) it also calls a real photo beside
+another place's warp fake, so that only the right tile makes a photo real (GAN-CLS, Reed et al. 2016).
+
 Engineering as in train_gan.py: uint8 data on the device, bf16 autocast and channels_last, an
 EMA copy of G (with BatchNorm statistics recomputed from its own outputs), exact resume after
 kill -9 (the epoch's order is a pure function of (seed, epoch), every RNG is in the
