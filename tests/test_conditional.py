@@ -196,7 +196,7 @@ def test_feature_matching_reaches_only_the_generator(tiny, tmp_path):
     assert not all(torch.equal(t, matched["G"][k]) for k, t in plain["G"].items())
 
 
-def test_mismatch_term_teaches_only_the_discriminator(tiny, tmp_path):
+def test_mismatch_term_changes_the_discriminator_step(tiny, tmp_path):
     """GAN-CLS's third D term: with it, D's first update differs (it also calls real photos beside
     another place's warp fake); without it, the step is the plain one."""
     plain = runs.load_checkpoint(train(smoke(tiny, tmp_path / "a"), progress=False, max_steps=1))
