@@ -30,8 +30,9 @@ with z ~ N(0, I). G minimises three terms:
                      notes this); with it, and the reconstruction holding the ground, draws of z
                      change the sky and the light and keep the ground.
     feature matching fm_weight x the relative L1 between D's activations on the view and on the
-                     photo (pix2pixHD; losses.feature_matching); off by default: one seed at
-                     weight 5 gained ground classes for 1.4x the step time (README).
+                     photo (pix2pixHD; losses.feature_matching); off by default: at weight 5 it
+                     gained ground classes at rec_weight 40 and lost them at 60, for 1.4x the
+                     step time (README).
 
 D learns real (photo, warp) against fake (view, warp) with BCE. Optionally (mismatch_weight, off by
 default; it cost ground classes in both settings tried, README) it also calls a real photo beside
