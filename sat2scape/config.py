@@ -89,6 +89,7 @@ class SegmenterConfig:
     desc: str = ""                      # appended to the run directory's name; "" = the preset's name
     width: int = 32                     # channels at 1/2 resolution (x2 at 1/4, x4 at 1/8)
     top: float = 0.0                    # label rows from this fraction of the height down (0.375: row 48 of 128, above the ground region)
+    input: str = "view"                 # "view": label the true views (the judge of every class score); "warp": label the heading-up tile warped into the view's frame, to measure what the tile alone tells of the classes
     epochs: int = 30
     batch_size: int = 32
     lr: float = 5e-3                    # Adam, one-cycle schedule

@@ -138,12 +138,14 @@ def pick_latest(runs_root: str | Path, stage: str | tuple[str, ...], flag: str,
     return run_dir
 
 
-def find_run(runs_root: str | Path, stage: str, desc: str, **config) -> Path | None:
+def find_run(runs_root: str | Path, stage: str, desc: str, defaults: dict | None = None, **config) -> Path | None:
     """The newest run of `stage` named `*-<desc>` with a checkpoint and these config.json values:
-    a finished one to reuse, or an interrupted one to resume (the demo and the seed sweep)."""
+    a finished one to reuse, or an interrupted one to resume (the demo and the seed sweep).
+    `defaults`: the values of fields added later, for runs whose config.json predates them."""
+    defaults = defaults or {}
     for run_dir in reversed(list_runs(runs_root, stage)):
         if run_dir.name.endswith("-" + desc) and (run_dir / "checkpoint.pt").exists():
-            saved = read_config(run_dir)
+            saved = {**defaults, **read_config(run_dir)}
             if all(saved.get(k) == v for k, v in config.items()):
                 return run_dir
     return None

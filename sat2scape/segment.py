@@ -18,6 +18,14 @@ its reflection in water below). Its logits are upsampled to the view's size.
 
 Before it judges anyone it must be trustworthy: evaluate.py prints its accuracy on the true
 held-out views (the "true views" row, the ceiling of every class score).
+
+With `--input warp` the same network learns the same class maps from the warp instead of the
+view: the heading-up tile mapped into the view's frame, what the conditional model is given
+(train_conditional.condition). Its val score says how much of the view's classes the tile
+alone can tell, with labels to learn from, a bound no tile-to-view model is held to exactly but
+should be read against:
+
+    python -m sat2scape.segment --data data/world --preset demo --input warp --desc warp
 """
 
 from __future__ import annotations
@@ -41,6 +49,9 @@ from .config import SegmenterConfig, add_config_arguments, config_from_args, mak
 from .data import cached_images, epoch_order, load_pairs, to_float
 from .world import CLASS_NAMES
 from .files import append_jsonl, read_jsonl
+from .train_conditional import condition
+
+INPUTS = {"view": 3, "warp": 4}  # what a segmenter labels, and its channels (the warp: RGB and its mask)
 
 # Fields that do not change what a run learns: a finished run with other values is reused.
 IGNORED_FIELDS = ("runs", "desc", "device", "threads")
@@ -93,11 +104,11 @@ class Segmenter(nn.Module):
     The fourth input channel is the row, -1 at the top of the view and 1 at the bottom.
     """
 
-    def __init__(self, n_classes: int = len(CLASS_NAMES), width: int = 16, top: float = 0.0):
+    def __init__(self, n_classes: int = len(CLASS_NAMES), width: int = 16, top: float = 0.0, channels: int = 3):
         super().__init__()
         self.n_classes, self.top = n_classes, top
         w = width
-        self.stem = nn.Sequential(_block(4, w, stride=2), _block(w, w))                        # 1/2
+        self.stem = nn.Sequential(_block(channels + 1, w, stride=2), _block(w, w))             # 1/2
         self.down1 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w))           # 1/4
         self.down2 = nn.Sequential(_block(2 * w, 4 * w, stride=2), _block(4 * w, 4 * w, dilation=2))  # 1/8
         self.context = nn.Sequential(nn.Linear(4 * w, 4 * w), nn.ReLU(inplace=True))
@@ -109,7 +120,7 @@ class Segmenter(nn.Module):
         return round(self.top * height)
 
     def inputs(self, views: torch.Tensor) -> torch.Tensor:
-        """The view's labelled rows plus the row channel: N x 4 x H' x W."""
+        """The view's (or warp's) labelled rows plus the row channel: N x (C + 1) x H' x W."""
         n, _, h, w = views.shape
         rows = torch.linspace(-1, 1, h, device=views.device, dtype=views.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
         return torch.cat([views, rows], 1)[:, :, self.first_row(h):]
@@ -153,6 +164,21 @@ def _identity(cfg: SegmenterConfig) -> dict:
     return {k: v for k, v in asdict(cfg).items() if k not in IGNORED_FIELDS}
 
 
+def labelled_images(cfg: SegmenterConfig, split: str, progress: bool = False):
+    """(the split's pairs, what the segmenter labels: uint8 views, or float warps N x 4 x H x W)."""
+    if cfg.input not in INPUTS:
+        raise ValueError(f"segmenter input {cfg.input!r}: choose from {sorted(INPUTS)}")
+    warp = cfg.input == "warp"
+    pairs = load_pairs(cfg.data, split, max_images=cfg.max_images if split == "train" else 0,
+                       progress=progress, with_tiles=warp)
+    if not warp:
+        return pairs, pairs.photos
+    wide = pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles
+    mpp = float(pairs.table["meters_per_pixel"].median())
+    # the photo's heading where known, else north-up (turn_tiles leaves NaN unturned)
+    return pairs, condition(wide, pairs.headings, pairs.photos.shape[-1], mpp)[1]
+
+
 def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
     """Train a segmenter on the train split's views and class maps; return its run directory."""
     runtime.set_threads(cfg.threads)
@@ -160,13 +186,13 @@ def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
     device = runtime.pick_device(cfg.device)
     bf16 = runtime.use_bf16(cfg.bf16, device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    pairs = load_pairs(cfg.data, "train", max_images=cfg.max_images, progress=progress, with_tiles=False)
+    pairs, images = labelled_images(cfg, "train", progress)
     if not has_class_maps(cfg.data, pairs.table):
         raise FileNotFoundError(f"{cfg.data} has no class maps (classes/<id>.png) for its views: "
                                 "the segmenter learns from the built-in world's")
-    model = Segmenter(width=cfg.width, top=cfg.top).to(device, memory_format=memory_format)
+    model = Segmenter(width=cfg.width, top=cfg.top, channels=INPUTS[cfg.input]).to(device, memory_format=memory_format)
     size = pairs.photos.shape[-1]
-    inputs = model.inputs(to_float(pairs.photos))
+    inputs = model.inputs(to_float(images) if images.dtype == torch.uint8 else images)
     targets = load_class_maps(cfg.data, pairs.table, size, progress)[:, model.first_row(size):].long()
     run_dir = runs.pending_run_dir(cfg.runs, "segmenter", cfg.desc)  # numbered at its checkpoint, the end
     runs.write_config(run_dir, cfg)
@@ -203,26 +229,30 @@ def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
     result = {"epoch": cfg.epochs, "seconds": time.time() - t0, **validate(model, cfg, bf16, progress)}
     append_jsonl(run_dir / "stats.jsonl", result)
     return runs.save_checkpoint(run_dir, {"model": model.state_dict(), "width": cfg.width, "top": cfg.top,
-                                          "class_names": list(CLASS_NAMES), "bf16": bf16, "val": result})
+                                          "input": cfg.input, "class_names": list(CLASS_NAMES), "bf16": bf16,
+                                          "val": result})
 
 
 def validate(model: Segmenter, cfg: SegmenterConfig, bf16: bool = False, progress: bool = False) -> dict:
-    """Class scores on the ground region of the val split's true views (empty without one)."""
+    """Class scores on the ground region of the val split's true views, or their warps (empty
+    without a val split)."""
     try:
-        val = load_pairs(cfg.data, "val", progress=progress, with_tiles=False)
+        val, images = labelled_images(cfg, "val", progress)
     except manifest.ManifestError:
         return {}
     if not has_class_maps(cfg.data, val.table):
         return {}
     true = load_class_maps(cfg.data, val.table, val.photos.shape[-1], progress)
-    pred = segment(model, val.photos, bf16=bf16)
+    pred = segment(model, images, bf16=bf16)
     return {f"val_ground_{k}": v for k, v in metrics.class_scores(pred, true, len(CLASS_NAMES)).items()}
 
 
 def ensure(cfg: SegmenterConfig, fresh: bool = False, progress: bool = True) -> Path:
     """The newest finished segmenter run with `cfg`'s settings on its dataset, reused, or a new
     one trained now."""
-    run_dir = None if fresh else runs.find_run(cfg.runs, "segmenter", cfg.desc, **_identity(cfg))
+    # runs from before `input` existed labelled views
+    run_dir = None if fresh else runs.find_run(cfg.runs, "segmenter", cfg.desc, defaults={"input": "view"},
+                                               **_identity(cfg))
     if run_dir is not None:
         return run_dir
     if progress:
@@ -241,7 +271,8 @@ def ensure_segmenter(data: str | Path, preset: str = "demo", runs_root: str | Pa
 def load_segmenter(run_dir: str | Path, device: str | torch.device = "cpu") -> Segmenter:
     """The trained segmenter of a finished run, in eval mode; `segment` applies it."""
     state = runs.load_checkpoint(run_dir, map_location=device)
-    model = Segmenter(len(state["class_names"]), state["width"], state["top"]).to(device)
+    model = Segmenter(len(state["class_names"]), state["width"], state["top"],
+                      INPUTS[state.get("input", "view")]).to(device)
     model.load_state_dict(state["model"])
     model.bf16 = bool(state.get("bf16", False))  # the precision it was trained (and validated) in
     return model.eval().requires_grad_(False)

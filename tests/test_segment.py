@@ -3,6 +3,8 @@ world in seconds, and a finished run is reused instead of trained again."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,15 @@ def config(data, runs_root, **overrides) -> SegmenterConfig:
     values = dict(data=str(data), runs=str(runs_root), threads=1, width=8, epochs=30, batch_size=8, lr=1e-2,
                   desc="tiny")
     return make_config(SegmenterConfig, "smoke", **{**values, **overrides})
+
+
+def majority_scores(tiny_world, true: torch.Tensor) -> dict:
+    """The majority baseline's class scores: the most frequent ground class of the training views,
+    everywhere."""
+    train = load_pairs(tiny_world, "train", progress=False, with_tiles=False)
+    train_ground = metrics.crop_region(segment.load_class_maps(tiny_world, train.table, 128, progress=False), "ground")
+    majority = int(torch.bincount(train_ground.flatten().long()).argmax())
+    return metrics.class_scores(torch.full_like(true, majority), true, len(world.CLASS_NAMES))
 
 
 def test_class_maps_are_read_as_ids_and_resized_by_nearest(tmp_path):
@@ -61,11 +72,7 @@ def test_segmenter_beats_the_majority_class_on_held_out_views(tiny_world, tmp_pa
     pred = segment.segment(model, held_out.photos)
     assert pred.shape == true.shape and (pred[:, :48] == segment.UNLABELLED).all()  # top 0.375: rows 48..
     scores = metrics.class_scores(pred, true, len(world.CLASS_NAMES))
-    # the majority baseline: the most frequent ground class of the training views, everywhere
-    train = load_pairs(tiny_world, "train", progress=False, with_tiles=False)
-    train_ground = metrics.crop_region(segment.load_class_maps(tiny_world, train.table, 128, progress=False), "ground")
-    majority = int(torch.bincount(train_ground.flatten().long()).argmax())
-    baseline = metrics.class_scores(torch.full_like(true, majority), true, len(world.CLASS_NAMES))
+    baseline = majority_scores(tiny_world, true)
     assert scores["acc"] > baseline["acc"] + 0.05, (scores, baseline)
     assert scores["miou"] > baseline["miou"]
 
@@ -85,3 +92,29 @@ def test_a_finished_run_is_reused_and_a_failed_one_leaves_no_number(tiny_world, 
         segment.train(config(bare, tmp_path / "runs"), progress=False)
     assert len(runs.list_runs(tmp_path / "runs", "segmenter")) == 2
     assert sorted(p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")) == []
+
+
+def test_a_warp_segmenter_learns_the_views_classes_from_the_tile(tiny_world, tmp_path):
+    """--input warp: the same network learns the views' class maps from the warped tile (what the
+    conditional model is given); on held-out places it beats the majority class, it reloads with
+    its four input channels, and the view segmenter of the same settings is a run apart."""
+    cfg = config(tiny_world, tmp_path / "runs", input="warp")
+    run_dir = segment.ensure(cfg, progress=False)
+    model = segment.load_segmenter(run_dir)
+    assert model.stem[0][0].in_channels == 5  # warp RGB, its mask, the row
+    held_out, warps = segment.labelled_images(cfg, "test")
+    assert warps.shape == (24, 4, 128, 128) and warps.dtype == torch.float32
+    true = segment.load_class_maps(tiny_world, held_out.table, 128, progress=False)
+    scores = metrics.class_scores(segment.segment(model, warps), true, len(world.CLASS_NAMES))
+    baseline = majority_scores(tiny_world, true)
+    assert scores["acc"] > baseline["acc"], (scores, baseline)
+    view_run = segment.ensure(config(tiny_world, tmp_path / "runs", epochs=1), progress=False)
+    assert view_run != run_dir
+    # a view segmenter from before `input` existed (no such key in its config.json) is still reused
+    saved = runs.read_config(view_run)
+    del saved["input"]
+    (view_run / "config.json").write_text(json.dumps(saved))
+    assert segment.ensure(config(tiny_world, tmp_path / "runs", epochs=1), progress=False) == view_run
+    assert segment.ensure(cfg, progress=False) == run_dir
+    with pytest.raises(ValueError, match="choose from"):
+        segment.labelled_images(config(tiny_world, tmp_path / "runs", input="tile"), "test")
