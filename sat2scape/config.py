@@ -179,8 +179,9 @@ PRESETS: dict[type, dict[str, dict[str, typing.Any]]] = {
         # More epochs did not help at rec_weight 10 (8, 12: 0.16 / 0.21); at 60, 8 epochs with the
         # rate halved after 4 lift the draws (3 seeds: 0.208 whole, SWD 94.6) but not the ground
         # classes (0.677), for ~110 s more than make demo's 12 minutes allow. Neither a 32x32
-        # low-pass target nor D's mismatch term (mismatch_weight) helped (README). adv_point=False (D sees only random z) lets the
-        # z = 0 view drift from real photos (its SWD 190), so D judges every row. The step size is
+        # low-pass target nor D's mismatch term (mismatch_weight) helped (README).
+        # adv_point=False (D sees only random z) lets the z = 0 view drift from real photos (its
+        # SWD 190), so D judges every row. The step size is
         # past the last epoch: these were measured at a constant rate. README: the tables.
         "demo": dict(ngf=32, ndf=32, nef=32, epochs=4, batch_size=32, lr_step_size=8, rec_weight=60.0,
                      sample_every=2, swd_every=2, swd_images=128, bf16="on", checkpoint_every_steps=100,

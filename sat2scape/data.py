@@ -9,6 +9,7 @@ served from a stale cache. Training then moves the whole tensor to the device an
 from __future__ import annotations
 
 import hashlib
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,18 @@ class PairedImages:
     headings: torch.Tensor | None = None    # N float degrees clockwise from north, NaN = unknown
     wide_tiles: torch.Tensor | None = None  # N x 3 x W x W uint8 (geometry.wide_tile_size), or None
 
+    @property
+    def turnable_tiles(self) -> torch.Tensor:
+        """The tiles to turn by a heading: the wide ones where stored (no empty corners after any
+        turn, geometry.wide_tile_size), else the plain ones."""
+        return self.wide_tiles if self.wide_tiles is not None else self.tiles
+
+    @property
+    def meters_per_pixel(self) -> float:
+        """The tiles' ground resolution (pairs.csv), 1 m/px where it is not recorded."""
+        values = [float(v) for v in self.table.get("meters_per_pixel", []) if str(v).strip()]
+        return statistics.median(values) if values else 1.0
+
     def tiles_turned(self, mode: str = "heading") -> torch.Tensor:
         """The tiles as a model sees them: `north` (as stored) or `heading` (turned so that the
         camera looks up; from the wide tiles, so no corner is empty; north-up where unknown)."""
@@ -73,8 +86,7 @@ class PairedImages:
             return self.tiles
         if mode != "heading":
             raise ValueError(f"tile mode {mode!r}: choose 'north' or 'heading'")
-        source = self.wide_tiles if self.wide_tiles is not None else self.tiles
-        return geometry.turn_tiles(source, self.headings, self.tiles.shape[-1])
+        return geometry.turn_tiles(self.turnable_tiles, self.headings, self.tiles.shape[-1])
 
 
 def load_pairs(dataset: str | Path, split: str | list[str] = "train", size: int = 128,

@@ -295,7 +295,7 @@ def baseline_views(held_out: PairedImages, train_set: PairedImages, camera: geom
         train_up, held_up = train_set.tiles_turned("heading"), held_out.tiles_turned("heading")
         views["linear_layout_heading"] = linear_layout(train_up, train_set.photos, held_up, crop=crop)
         views["geometric_warp"] = geometric_warp(train_up, train_set.photos, held_up, camera,
-                                                 meters_per_pixel(train_set))
+                                                 train_set.meters_per_pixel)
         views["nearest_neighbour_heading"] = to_float(train_set.photos[nearest_neighbour(held_up, train_up)])
     views["mean_photo"] = to_float(train_set.photos).mean(0, keepdim=True).expand(len(held_out.photos), -1, -1, -1)
     return views
@@ -303,12 +303,6 @@ def baseline_views(held_out: PairedImages, train_set: PairedImages, camera: geom
 
 def headings_known(pairs: PairedImages) -> bool:
     return pairs.headings is not None and bool(torch.isfinite(pairs.headings).any())
-
-
-def meters_per_pixel(pairs: PairedImages) -> float:
-    """The tiles' ground resolution (pairs.csv), 1 m/px where it is not recorded."""
-    values = [float(v) for v in pairs.table.get("meters_per_pixel", []) if str(v).strip()]
-    return statistics.median(values) if values else 1.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -788,8 +782,7 @@ def conditional_methods(conditional_runs: list[str | Path] | dict[str, tuple[str
     if not isinstance(conditional_runs, dict):
         conditional_runs = {None: (run_dir, "") for run_dir in conditional_runs}
     methods = {}
-    wide = pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles
-    mpp = meters_per_pixel(pairs)
+    wide, mpp = pairs.turnable_tiles, pairs.meters_per_pixel
     for key, (run_dir, note) in conditional_runs.items():
         G, cfg = train_conditional.load_generator(run_dir)
         angles = pairs.headings if cfg.heading == "known" else torch.full_like(pairs.headings, float("nan"))

@@ -165,18 +165,17 @@ def _identity(cfg: SegmenterConfig) -> dict:
 
 
 def labelled_images(cfg: SegmenterConfig, split: str, progress: bool = False):
-    """(the split's pairs, what the segmenter labels: uint8 views, or float warps N x 4 x H x W)."""
+    """(the split's pairs, what the segmenter labels in [-1, 1]: views N x 3 x H x W, or warps
+    N x 4 x H x W)."""
     if cfg.input not in INPUTS:
         raise ValueError(f"segmenter input {cfg.input!r}: choose from {sorted(INPUTS)}")
     warp = cfg.input == "warp"
     pairs = load_pairs(cfg.data, split, max_images=cfg.max_images if split == "train" else 0,
                        progress=progress, with_tiles=warp)
     if not warp:
-        return pairs, pairs.photos
-    wide = pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles
-    mpp = float(pairs.table["meters_per_pixel"].median())
+        return pairs, to_float(pairs.photos)
     # the photo's heading where known, else north-up (turn_tiles leaves NaN unturned)
-    return pairs, condition(wide, pairs.headings, pairs.photos.shape[-1], mpp)[1]
+    return pairs, condition(pairs.turnable_tiles, pairs.headings, pairs.photos.shape[-1], pairs.meters_per_pixel)[1]
 
 
 def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
@@ -192,7 +191,7 @@ def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
                                 "the segmenter learns from the built-in world's")
     model = Segmenter(width=cfg.width, top=cfg.top, channels=INPUTS[cfg.input]).to(device, memory_format=memory_format)
     size = pairs.photos.shape[-1]
-    inputs = model.inputs(to_float(images) if images.dtype == torch.uint8 else images)
+    inputs = model.inputs(images)
     targets = load_class_maps(cfg.data, pairs.table, size, progress)[:, model.first_row(size):].long()
     run_dir = runs.pending_run_dir(cfg.runs, "segmenter", cfg.desc)  # numbered at its checkpoint, the end
     runs.write_config(run_dir, cfg)

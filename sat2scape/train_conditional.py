@@ -216,9 +216,9 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
                        f"train-conditional with {places * world_size} places a batch", cfg.max_images, batch=True)
     pairs = data.load_pairs(cfg.data, "train", cfg.image_size, cfg.max_images, progress=progress and master)
     photos = pairs.photos.to(device)
-    wide = (pairs.wide_tiles if pairs.wide_tiles is not None else pairs.tiles).to(device)
+    wide = pairs.turnable_tiles.to(device)
     headings = pairs.headings.to(device)
-    mpp = float(pairs.table["meters_per_pixel"].median())
+    mpp = pairs.meters_per_pixel
     n = len(photos)
     steps_per_epoch = n // (places * world_size)
 

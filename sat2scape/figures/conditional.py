@@ -58,7 +58,7 @@ def samples_figure(run_dir: str | Path, dataset: str | Path, out: str | Path, sa
     """One row: the heading-up tile, `samples` views from draws of z, and the true view."""
     held_out = data.load_pairs(dataset, "test", progress=False)
     i = index % len(held_out.ids)
-    wide = (held_out.wide_tiles if held_out.wide_tiles is not None else held_out.tiles)[i:i + 1]
+    wide = held_out.turnable_tiles[i:i + 1]
     G, cfg = train_conditional.load_generator(run_dir)
     angle = held_out.headings[i:i + 1] if cfg.heading == "known" else torch.tensor([float("nan")])
     z = torch.randn(samples, G.nz, generator=torch.Generator().manual_seed(seed))
@@ -77,7 +77,7 @@ def explorer(run_dir: str | Path, dataset: str | Path, index: int = 0):
 
     held_out = data.load_pairs(dataset, "test", progress=False)
     i = index % len(held_out.ids)
-    wide = (held_out.wide_tiles if held_out.wide_tiles is not None else held_out.tiles)[i:i + 1]
+    wide = held_out.turnable_tiles[i:i + 1]
     G, cfg = train_conditional.load_generator(run_dir)
     start = float(held_out.headings[i]) if cfg.heading == "known" and not held_out.headings[i].isnan() else 0.0
     heading = widgets.FloatSlider(value=start, min=0, max=359, step=1, description="heading °")
