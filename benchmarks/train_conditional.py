@@ -92,7 +92,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, allocator: "
           f"{'tcmalloc' if 'tcmalloc' in preload else 'jemalloc' if 'jemalloc' in preload else 'glibc malloc'}")
     cfg = make_config(ConditionalConfig, "paper", data=args.data, ngf=args.ngf, ndf=args.ngf, nef=args.ngf,
-                      batch_size=args.batch_size, epochs=1, max_images=args.images, bf16="on", device="cpu",
+                      batch_size=args.batch_size, epochs=1, max_images=args.images, bf16="auto", device="cpu",
                       threads=args.threads, swd_every=0, sample_every=0, checkpoint_every_steps=0, ema_decay=0.999)
     table = data.load_pairs(args.data, "train", cfg.image_size, args.images, progress=False).table
     torch.manual_seed(0)

@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="one epoch of each loop per round; the first warms up")
     parser.add_argument("--ngf", type=int, default=64, help="G and D width (paper: 64)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--bf16", default="on", choices=["on", "off"], help="ours: bf16 autocast")
+    parser.add_argument("--bf16", default="auto", choices=["auto", "on", "off"], help="ours: bf16 autocast (auto: where the CPU has it natively)")
     parser.add_argument("--channels-last", default="true", choices=["true", "false"])
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--skip-reference", action="store_true")

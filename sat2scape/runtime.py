@@ -26,12 +26,27 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether the device computes in bf16 natively: a CUDA GPU, or a CPU with AVX512-BF16 or AMX
+    (as oneDNN reports it). Elsewhere bf16 is emulated: on a 2-core AVX2-only EPYC the demo GAN
+    step took 8.5 s in bf16 against 0.3 s in fp32."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a build without oneDNN
+        return False
+
+
 def use_bf16(setting: str, device: torch.device) -> bool:
-    """`auto` turns bf16 autocast on for CUDA only; on CPU it is an option (`on`), measured first."""
+    """`auto` turns bf16 autocast on where the device has it natively (native_bf16): there it is
+    1.75x faster than fp32 on CPU (README, Speed); `on` forces it, `off` keeps fp32."""
     if setting not in ("auto", "on", "off"):
         raise ValueError(f"bf16 must be auto, on or off, not {setting!r}")
     if setting == "auto":
-        return device.type == "cuda"
+        return native_bf16(device)
     return setting == "on"
 
 

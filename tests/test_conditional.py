@@ -20,8 +20,8 @@ from sat2scape import geometry, manifest, runs
 from sat2scape.config import ConditionalConfig, make_config
 from sat2scape.files import read_jsonl
 from sat2scape.models import ConditionalDiscriminator, ConditionalGenerator, Discriminator, Generator
-from sat2scape.train_conditional import (angles_for, condition, load_generator, mode_seeking_loss, predict_views,
-                                         reconstruction_loss, train)
+from sat2scape.train_conditional import (SUMS, angles_for, condition, load_generator, mode_seeking_loss,
+                                         predict_views, reconstruction_loss, texture_loss, train)
 from test_gan import TIMING_KEYS, write_tiny_dataset
 
 
@@ -101,6 +101,21 @@ def test_reconstruction_ignores_the_sky_and_mode_seeking_rewards_spread():
     assert varied < same / 100 and spread > 0.5
 
 
+def test_texture_loss_compares_the_grounds_grain_not_its_phase():
+    """A field's rows against a smooth meadow: the texture term sees what the 16x16 low-pass
+    reconstruction cannot (both have the same mean), and it does not care where the rows lie."""
+    rows = torch.zeros(2, 3, 128, 128)
+    rows[:, :, :, 0::2] = 0.6  # one-pixel rows, mean 0.3 in every low-pass cell
+    smooth = torch.full_like(rows, 0.3)
+    shifted = rows.roll(1, dims=3)  # the same rows one pixel over
+    assert reconstruction_loss(smooth, rows, 16) < 1e-6
+    assert texture_loss(smooth, rows) > 0.2
+    assert texture_loss(shifted, rows) < 0.02 and (shifted - rows).abs().mean() > 0.5
+    sky_only = smooth.clone()
+    sky_only[:, :, :64] = rows[:, :, :64]  # rows above the ground band do not count
+    assert texture_loss(sky_only, smooth) == 0
+
+
 def test_models_shapes():
     G, D = ConditionalGenerator(nz=4, ngf=8, nef=8, ncode=8), ConditionalDiscriminator(ndf=8)
     ups = [m for m in G.modules() if isinstance(m, nn.ConvTranspose2d) and m.stride == (2, 2)]
@@ -161,7 +176,7 @@ def finished_run(tiny, tmp_path_factory):
 def test_run_directory(finished_run):
     stats = read_jsonl(finished_run / "stats.jsonl")
     assert [s["epoch"] for s in stats] == [1, 2]
-    for key in ("loss_D", "loss_G_adv", "loss_rec", "loss_ms", "z_spread", "swd", "img_s"):
+    for key in ("loss_D", "loss_G_adv", "loss_rec", "loss_tex", "loss_ms", "z_spread", "swd", "img_s"):
         assert key in stats[0], key
     assert (finished_run / "samples" / "fakes-00002.png").exists()
     G, cfg = load_generator(finished_run)
@@ -194,6 +209,16 @@ def test_feature_matching_reaches_only_the_generator(tiny, tmp_path):
     weights = [k for k in plain["D"] if k.endswith(("weight", "bias"))]  # not BatchNorm's running statistics
     assert weights and all(torch.equal(plain["D"][k], matched["D"][k]) for k in weights)
     assert not all(torch.equal(t, matched["G"][k]) for k, t in plain["G"].items())
+
+
+def test_texture_term_reaches_only_the_generator_and_is_logged_when_off(tiny, tmp_path):
+    off = train(smoke(tiny, tmp_path / "a", tex_weight=0.0), progress=False, max_steps=1)
+    on = runs.load_checkpoint(train(smoke(tiny, tmp_path / "b", tex_weight=100.0), progress=False, max_steps=1))
+    plain = runs.load_checkpoint(off)
+    weights = [k for k in plain["D"] if k.endswith(("weight", "bias"))]
+    assert weights and all(torch.equal(plain["D"][k], on["D"][k]) for k in weights)
+    assert not all(torch.equal(t, on["G"][k]) for k, t in plain["G"].items())
+    assert plain["epoch_sums"][SUMS.index("loss_tex")] > 0  # the ground's grain error, measured with the term off
 
 
 def test_mismatch_term_changes_the_discriminator_step(tiny, tmp_path):

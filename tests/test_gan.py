@@ -21,7 +21,7 @@ import torch.nn as nn
 from PIL import Image
 
 from conftest import ROOT
-from sat2scape import manifest, runs, train_gan
+from sat2scape import manifest, runs, runtime, train_gan
 from sat2scape.config import GANConfig, make_config
 from sat2scape.files import read_jsonl
 from sat2scape.models import Discriminator, Generator
@@ -261,3 +261,19 @@ def test_a_grid_of_any_number_of_images():
     assert (grid[2 + 5 * step + 4, 2 + 5 * step + 4] == 100).all()  # image 46: row 6, column 6
     assert (grid[2 + 5 * step + 4, 2 + 6 * step + 4] == 255).all()  # no image 47: white
     assert np.asarray(image_grid(images[:1])).shape == (12, 12, 3)
+
+
+def test_bf16_auto_follows_the_hardware(monkeypatch):
+    """`auto` autocasts only where bf16 is native: on a CPU without AVX512-BF16 or AMX it is
+    emulated (28x slower in the demo GAN step), so there it trains in fp32; `on` and `off` are obeyed."""
+    cpu = torch.device("cpu")
+    for native in (True, False):
+        monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda native=native: native)
+        assert runtime.native_bf16(cpu) is native
+        assert runtime.use_bf16("auto", cpu) is native
+        assert runtime.use_bf16("on", cpu) and not runtime.use_bf16("off", cpu)
+    assert runtime.use_bf16("auto", torch.device("cuda"))
+    with pytest.raises(ValueError, match="auto, on or off"):
+        runtime.use_bf16("yes", cpu)
+    for preset in ("paper", "demo"):  # no preset forces emulated bf16 on a CPU
+        assert make_config(GANConfig, preset).bf16 == "auto"
