@@ -362,7 +362,8 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             loss_fake.backward()
             opt_D.step()
 
-            # (2) Update G: fool D, match the low-pass ground and horizon and the ground's grain, keep z alive
+            # (2) Update G: fool D, match the low-pass ground and horizon (and, with tex_weight, the
+            # ground's grain), keep z alive
             opt_G.zero_grad(set_to_none=True)
             D_raw.requires_grad_(False)
             with ctx:
