@@ -6,6 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # A faster memory allocator when the machine has one (apt-get install libtcmalloc-minimal4):
 # glibc returns big activation buffers to the kernel after every step (see README, Speed).
+# Without it every stage tunes glibc to keep them (runtime.configure_cpu), which gains most of it.
 FAST_MALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/lib/*/libjemalloc.so.2))
 
 .PHONY: demo test setup

@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--rcnn-n", type=int, default=5, help="images for the (slow on CPU) Faster R-CNN")
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
-    runtime.set_threads(args.threads)
+    runtime.configure_cpu(args.threads)
 
     with tempfile.TemporaryDirectory() as tmp:
         paths = []

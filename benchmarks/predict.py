@@ -44,7 +44,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     args = parser.parse_args()
 
-    runtime.set_threads(args.threads)
+    runtime.configure_cpu(args.threads)
     device = runtime.pick_device(args.device)
     if args.run:
         E, G = load_encoder(args.run, device)

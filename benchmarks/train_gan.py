@@ -124,7 +124,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--skip-reference", action="store_true")
     args = parser.parse_args()
-    runtime.set_threads(args.threads)
+    runtime.configure_cpu(args.threads)
     preload = os.environ.get("LD_PRELOAD", "")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, allocator: "
           f"{'tcmalloc' if 'tcmalloc' in preload else 'jemalloc' if 'jemalloc' in preload else 'glibc malloc'}")

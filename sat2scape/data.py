@@ -56,6 +56,36 @@ def cached_images(dataset: str | Path, rel_paths: list[str], size: int, kind: st
     return tensor
 
 
+# --- the world's class maps (what the segmenter learns and the ground-class score reads) --------------------------------------------------------------------------------
+
+def class_map_paths(table: pd.DataFrame) -> list[str]:
+    """Each pair's class map, relative to the dataset: the `classes_path` column where a dataset
+    has one, else the world's layout, `classes/<photo file's stem>.png`."""
+    if "classes_path" in table.columns and (table["classes_path"].astype(str).str.strip() != "").all():
+        return list(table["classes_path"])
+    return [f"classes/{Path(p).stem}.png" for p in table["photo_path"]]
+
+
+def has_class_maps(dataset: str | Path, table: pd.DataFrame) -> bool:
+    return len(table) > 0 and all((Path(dataset) / p).exists() for p in class_map_paths(table))
+
+
+def load_class_map(path: Path, size: int) -> np.ndarray:
+    """One class map as size x size uint8 class ids (nearest-neighbour resize: ids never blend)."""
+    with Image.open(path) as im:
+        if im.mode != "P" and im.mode != "L":
+            raise ValueError(f"{path}: a class map must be a palette or greyscale PNG of class ids")
+        if im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.NEAREST)
+        return np.asarray(im, dtype=np.uint8)
+
+
+def load_class_maps(dataset: str | Path, table: pd.DataFrame, size: int = 128, progress: bool = True) -> torch.Tensor:
+    """uint8 N x size x size class ids of the pairs in `table`, decoded once into the dataset's
+    cache (data.cached_images)."""
+    return cached_images(dataset, class_map_paths(table), size, "classes", progress, decode=load_class_map)
+
+
 @dataclass
 class PairedImages:
     """One split of a dataset in memory: photos and their satellite tiles, as uint8 tensors."""

@@ -15,7 +15,8 @@
    | the true view at that point.
 
 Rerunning resumes: existing data is kept, an interrupted run continues from its checkpoint and
-a finished one is reused (it must be of the same preset, dataset and, for the encoder, GAN).
+a finished one is reused (it must have been trained with the preset's current values, on the same
+dataset and, for the encoder and the conditional model, from the same GAN; runs.find_run_like).
 `--fresh` trains new runs.
 """
 
@@ -160,14 +161,14 @@ def ensure_run(stage: str, preset: str, data: str | Path, gan_run: str | Path | 
     loss="mse", heading="random", seed=1) on `data`, against (the encoder) or started from (the
     conditional model) `gan_run`: the newest matching run, resumed (a no-op when finished), or
     a new one. Its name is <NNNNN>-<stage>-<preset>[-<key>_<value>...]."""
-    cls, train = {"gan": (GANConfig, train_gan.train), "encoder": (EncoderConfig, train_encoder.train),
-                  "conditional": (ConditionalConfig, train_conditional.train)}[stage]
+    cls, loop = {"gan": (GANConfig, train_gan), "encoder": (EncoderConfig, train_encoder),
+                 "conditional": (ConditionalConfig, train_conditional)}[stage]
     desc = "-".join([preset, *(f"{k}_{v}" for k, v in overrides.items())])
     link = {} if gan_run is None else {"gan_run": str(gan_run)}
     cfg = make_config(cls, preset, data=str(data), runs=str(runs_root), desc=desc, threads=threads, **link, **overrides)
-    run_dir = None if fresh else runs.find_run(runs_root, stage, desc, data=str(data), **link)
+    run_dir = None if fresh else runs.find_run_like(cfg, stage, loop.RESUMABLE_FIELDS)
     print(f"{stage} ({desc}): " + (f"resuming {run_dir}" if run_dir else "new run"))
-    return train(cfg, resume=run_dir, progress=progress)
+    return loop.train(cfg, resume=run_dir, progress=progress)
 
 
 def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/runs", gif: str | None = None,

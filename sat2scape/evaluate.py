@@ -74,9 +74,10 @@ from tqdm.auto import tqdm
 from . import geometry, losses, manifest, metrics, runs, runtime, segment
 from .checkpoints import generate, load_discriminator
 from .config import PRESETS, EncoderConfig, SegmenterConfig, add_config_arguments, config_from_args, config_from_dict
-from .data import PairedImages, load_pairs, to_float, to_uint8
+from .data import PairedImages, has_class_maps, load_class_maps, load_pairs, to_float, to_uint8
 from .files import atomic_write_json, atomic_write_text
-from .train_encoder import load_encoder, predict_views, resolve_gan_run, train
+from .models import Segmenter
+from .train_encoder import RESUMABLE_FIELDS, load_encoder, predict_views, resolve_gan_run, train
 
 METHODS = {  # key -> row label, in the tables' order (extra methods follow the encoder)
     "encoder": "encoder G(E(tile))",
@@ -354,7 +355,7 @@ class HeldOut:
     pairs: PairedImages                 # photos, tiles (north-up, wide), headings, the pairs.csv rows
     photos: torch.Tensor                # the true views in [-1, 1]
     classes: torch.Tensor | None = None  # their class maps (N x H x W ids); None: the dataset has none
-    segmenter: segment.Segmenter | None = None
+    segmenter: Segmenter | None = None
     segmenter_run: Path | None = None
     swd: bool = True                    # score realism (about a CPU-second a row)
     _photo_levels: list | None = None   # the photos' Laplacian pyramid, made once for SWD
@@ -380,16 +381,16 @@ def held_out_context(data: str | Path, split: str = "test", image_size: int = 12
     none; only where the dataset has class maps) or None (no class scores)."""
     pairs = load_pairs(data, split, image_size, progress=progress)
     ctx = HeldOut(str(data), split, pairs, to_float(pairs.photos), swd=swd)
-    if segmenter is None or not segment.has_class_maps(data, pairs.table):
+    if segmenter is None or not has_class_maps(data, pairs.table):
         return ctx
     if segmenter == "auto":
         table = manifest.read(data, "pairs.csv")
-        if not segment.has_class_maps(data, table[table["split"] == "train"]):
+        if not has_class_maps(data, table[table["split"] == "train"]):
             return ctx
         segmenter = segment.ensure_segmenter(data, segmenter_preset, runs_root, threads, progress=progress)
     ctx.segmenter_run = Path(segmenter)
     ctx.segmenter = segment.load_segmenter(segmenter)
-    ctx.classes = segment.load_class_maps(data, pairs.table, image_size, progress)
+    ctx.classes = load_class_maps(data, pairs.table, image_size, progress)
     return ctx
 
 
@@ -554,7 +555,7 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
     # one held-out pair and one training pair (for the baselines) suffice; none is an error
     runs.require_pairs(cfg.data, split, 1, f"evaluate on split {split!r}")
     runs.require_pairs(cfg.data, "train", 1, "the baselines (nearest neighbour, linear layout, mean photo)")
-    runtime.set_threads(threads)
+    runtime.configure_cpu(threads)
     device = runtime.pick_device(device)
     bf16 = runtime.use_bf16(cfg.bf16, device)
     timings, t0 = {}, time.time()
@@ -713,7 +714,7 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
             cfg = replace(base, loss=name, seed=seed, desc=f"{base.desc or 'sweep'}-{name}-s{seed}")
             cfg.gan_run = str(resolve_gan_run(cfg))
             # a rerun reuses finished encoders and resumes an interrupted one
-            previous = runs.find_run(cfg.runs, "encoder", cfg.desc, data=cfg.data, gan_run=cfg.gan_run)
+            previous = runs.find_run_like(cfg, "encoder", RESUMABLE_FIELDS)
             run_dir = train(cfg, resume=previous, progress=progress)
             results[(name, seed)] = evaluate(run_dir, split, oracle_images, oracle_steps, device=cfg.device,
                                              threads=cfg.threads, seed=seed, progress=progress,
@@ -752,9 +753,10 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
 
 CONDITIONAL_DRAWS = 6  # the sampler row: this many draws of z per place (retrieval: their mean; spread: over them)
 
-# The loss ablation (`evaluate --conditional-ablation`): each variant drops one of G's three terms.
-ABLATION = {"all three terms": {}, "no adversarial term": {"adv_weight": 0.0},
-            "no reconstruction term": {"rec_weight": 0.0}, "no mode seeking": {"ms_weight": 0.0}}
+# The loss ablation (`evaluate --conditional-ablation`): each variant drops one of G's terms.
+ABLATION = {"all four terms": {}, "no adversarial term": {"adv_weight": 0.0},
+            "no reconstruction term": {"rec_weight": 0.0}, "no mode seeking": {"ms_weight": 0.0},
+            "no semantic term": {"sem_weight": 0.0}}
 
 
 def newest_conditional_runs(runs_root: str | Path, data: str) -> list[Path]:
@@ -821,7 +823,7 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
                 desc = f"{preset}-heading_{mode}-seed_{seed}{slug}"
                 c = make_config(ConditionalConfig, preset, data=cfg.data, runs=cfg.runs, desc=desc, heading=mode,
                                 seed=seed, gan_run=gan_run, threads=threads, **overrides)
-                previous = runs.find_run(cfg.runs, "conditional", desc, data=cfg.data, gan_run=gan_run)
+                previous = runs.find_run_like(c, "conditional", train_conditional.RESUMABLE_FIELDS)
                 cond_runs[(variant, mode, seed)] = train_conditional.train(c, resume=previous, progress=progress)
     names = {v: f"v{i}" for i, v in enumerate(variants)}
     key = lambda variant, mode, seed: f"conditional_{names[variant]}_{mode}_s{seed}"  # noqa: E731
@@ -860,7 +862,7 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     note = (f"Seeds {seeds} of the `{preset}` preset on split `{split}` of `{cfg.data}` ({result['n']} pairs), "
             f"each conditional run started from `{gan_run}`"
             + ("; mean ± standard deviation over seeds. " if len(seeds) > 1 else ". ")
-            + ("Each variant drops one of G's three loss terms (evaluate.ABLATION). " if ablation else "")
+            + ("Each variant drops one of G's loss terms (evaluate.ABLATION). " if ablation else "")
             + f"Sky / ground spread: the per-pixel standard deviation over {CONDITIONAL_DRAWS} draws of z in the "
             "sky band over that in the ground band (metrics.sample_spread). Rows below the conditional ones: the "
             "same split's single-run baselines.")

@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .world import CLASS_NAMES
+
 
 def init_dcgan_weights(module: nn.Module) -> None:
     """DCGAN initialisation: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), bias 0."""
@@ -250,3 +252,54 @@ class ConditionalDiscriminator(Discriminator):
 
     def forward(self, view: torch.Tensor, warp: torch.Tensor, return_features: bool = False):
         return super().forward(torch.cat([view, warp], 1), return_features)
+
+
+# ---------------------------------------------------------------------------------------------
+# The segmenter: labels every pixel of a view with its land-cover class. It judges predicted
+# views (segment.py, evaluate.py) and, trained online, is the conditional model's semantic critic.
+
+def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Segmenter(nn.Module):
+    """Views in [-1, 1] (N x 3 x H x W) -> class logits N x n_classes x H' x W for the rows from
+    `top` (a fraction of the height) down; `segment` puts them in place.
+
+    A small U-Net: a stride-2 stem (the texture of field rows and grass is read at full
+    resolution, the rest runs at 1/2 to 1/8), a dilated stage, the image's mean feature broadcast
+    back (the whole foreground is often one field or meadow), and two skip connections up.
+    The fourth input channel is the row, -1 at the top of the view and 1 at the bottom.
+    """
+
+    def __init__(self, n_classes: int = len(CLASS_NAMES), width: int = 16, top: float = 0.0, channels: int = 3):
+        super().__init__()
+        self.n_classes, self.top = n_classes, top
+        w = width
+        self.stem = nn.Sequential(_block(channels + 1, w, stride=2), _block(w, w))             # 1/2
+        self.down1 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w))           # 1/4
+        self.down2 = nn.Sequential(_block(2 * w, 4 * w, stride=2), _block(4 * w, 4 * w, dilation=2))  # 1/8
+        self.context = nn.Sequential(nn.Linear(4 * w, 4 * w), nn.ReLU(inplace=True))
+        self.up1 = nn.Sequential(nn.Conv2d(10 * w, 2 * w, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True))
+        self.up2 = _block(3 * w, w)
+        self.head = nn.Conv2d(w, n_classes, 1)
+
+    def first_row(self, height: int) -> int:
+        return round(self.top * height)
+
+    def inputs(self, views: torch.Tensor) -> torch.Tensor:
+        """The view's (or warp's) labelled rows plus the row channel: N x (C + 1) x H' x W."""
+        n, _, h, w = views.shape
+        rows = torch.linspace(-1, 1, h, device=views.device, dtype=views.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
+        return torch.cat([views, rows], 1)[:, :, self.first_row(h):]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """`x` from `inputs`; logits at its size."""
+        s0 = self.stem(x)
+        s1 = self.down1(s0)
+        s2 = self.down2(s1)
+        s2 = torch.cat([s2, self.context(s2.mean((2, 3)))[:, :, None, None].expand_as(s2)], 1)
+        u = self.up1(torch.cat([F.interpolate(s2, size=s1.shape[-2:], mode="bilinear", align_corners=False), s1], 1))
+        u = self.up2(torch.cat([F.interpolate(u, size=s0.shape[-2:], mode="bilinear", align_corners=False), s0], 1))
+        return F.interpolate(self.head(u), size=x.shape[-2:], mode="bilinear", align_corners=False)

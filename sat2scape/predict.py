@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     except NotAnImage as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    runtime.set_threads(args.threads)
+    runtime.configure_cpu(args.threads)
     if stage == "conditional":
         return run_conditional(args, run_dir, tiles_paths, tiles, wide, outputs, meters_per_pixel)
     E, G = load_encoder(run_dir, runtime.pick_device(args.device))

@@ -151,6 +151,17 @@ def find_run(runs_root: str | Path, stage: str, desc: str, defaults: dict | None
     return None
 
 
+def find_run_like(config, stage: str, resumable: tuple[str, ...] = ()) -> Path | None:
+    """find_run for a config dataclass: the newest run named `*-<config.desc>` that learns what
+    `config` would. Every field must match but those a resume may change (`resumable`, the
+    loop's RESUMABLE_FIELDS; `data` still must), so a preset whose values changed since a run
+    was made trains anew instead of reusing it. A field newer than a run counts at its default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+    fields = {k: v for k, v in dataclasses.asdict(config).items()
+              if k not in ("runs", "desc") and (k == "data" or k not in resumable)}
+    return find_run(config.runs, stage, config.desc, defaults=defaults, **fields)
+
+
 def write_config(run_dir: Path, config) -> None:
     atomic_write_json(run_dir / "config.json", dataclasses.asdict(config))
 

@@ -7,6 +7,7 @@ pick devices, resume, keep an EMA and scale the same way.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import random
 
@@ -56,9 +57,32 @@ def autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def set_threads(threads: int) -> None:
+def configure_cpu(threads: int = 0) -> None:
+    """torch's CPU threads (0 = torch's default), and glibc's malloc told to keep freed memory.
+
+    With its defaults glibc gives large freed blocks back to the kernel (mmap'd ones at once, the
+    heap's top above a trim threshold), so every training step faults the same activation
+    buffers in again, page by page: on a 2-core CPU about 13,600 page faults per demo-width GAN
+    step. keep_freed_memory keeps them, as tcmalloc would, with nothing to install
+    (benchmarks/allocator.py measures all three). Without glibc (macOS) it does nothing; with
+    tcmalloc preloaded it tunes a malloc nobody calls."""
     if threads > 0:
         torch.set_num_threads(threads)
+    keep_freed_memory()
+
+
+def keep_freed_memory() -> bool:
+    """glibc mallopt: blocks up to 32 MiB (the most it allows) come from the heap, not from mmap,
+    and the heap is never trimmed, so a step reuses the last step's pages. Blocks above that
+    still go back to the kernel: serving those from the heap too would leave holes it cannot
+    reuse. True where it took effect."""
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # malloc.h
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the malloc this process links: glibc's on Linux
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    return bool(mallopt(M_MMAP_THRESHOLD, 32 << 20)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
 def seed_everything(seed: int) -> None:

@@ -36,105 +36,22 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-from PIL import Image
 from tqdm.auto import tqdm
 
 from . import manifest, metrics, runs, runtime
 from .config import SegmenterConfig, add_config_arguments, config_from_args, make_config
-from .data import cached_images, epoch_order, load_pairs, to_float
-from .world import CLASS_NAMES
+from .data import epoch_order, has_class_maps, load_class_maps, load_pairs, to_float
 from .files import append_jsonl, read_jsonl
+from .models import Segmenter
 from .train_conditional import condition
+from .world import CLASS_NAMES
 
 INPUTS = {"view": 3, "warp": 4}  # what a segmenter labels, and its channels (the warp: RGB and its mask)
 
 # Fields that do not change what a run learns: a finished run with other values is reused.
 IGNORED_FIELDS = ("runs", "desc", "device", "threads")
-
-
-# --- class maps --------------------------------------------------------------------------------
-
-def class_map_paths(table: pd.DataFrame) -> list[str]:
-    """Each pair's class map, relative to the dataset: the `classes_path` column where a dataset
-    has one, else the world's layout, `classes/<photo file's stem>.png`."""
-    if "classes_path" in table.columns and (table["classes_path"].astype(str).str.strip() != "").all():
-        return list(table["classes_path"])
-    return [f"classes/{Path(p).stem}.png" for p in table["photo_path"]]
-
-
-def has_class_maps(dataset: str | Path, table: pd.DataFrame) -> bool:
-    return len(table) > 0 and all((Path(dataset) / p).exists() for p in class_map_paths(table))
-
-
-def load_class_map(path: Path, size: int) -> np.ndarray:
-    """One class map as size x size uint8 class ids (nearest-neighbour resize: ids never blend)."""
-    with Image.open(path) as im:
-        if im.mode != "P" and im.mode != "L":
-            raise ValueError(f"{path}: a class map must be a palette or greyscale PNG of class ids")
-        if im.size != (size, size):
-            im = im.resize((size, size), Image.Resampling.NEAREST)
-        return np.asarray(im, dtype=np.uint8)
-
-
-def load_class_maps(dataset: str | Path, table: pd.DataFrame, size: int = 128, progress: bool = True) -> torch.Tensor:
-    """uint8 N x size x size class ids of the pairs in `table`, decoded once into the dataset's
-    cache (data.cached_images)."""
-    return cached_images(dataset, class_map_paths(table), size, "classes", progress, decode=load_class_map)
-
-
-# --- the network -------------------------------------------------------------------------------
-
-def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
-                         nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class Segmenter(nn.Module):
-    """Views in [-1, 1] (N x 3 x H x W) -> class logits N x n_classes x H' x W for the rows from
-    `top` (a fraction of the height) down; `segment` puts them in place.
-
-    A small U-Net: a stride-2 stem (the texture of field rows and grass is read at full
-    resolution, the rest runs at 1/2 to 1/8), a dilated stage, the image's mean feature broadcast
-    back (the whole foreground is often one field or meadow), and two skip connections up.
-    The fourth input channel is the row, -1 at the top of the view and 1 at the bottom.
-    """
-
-    def __init__(self, n_classes: int = len(CLASS_NAMES), width: int = 16, top: float = 0.0, channels: int = 3):
-        super().__init__()
-        self.n_classes, self.top = n_classes, top
-        w = width
-        self.stem = nn.Sequential(_block(channels + 1, w, stride=2), _block(w, w))             # 1/2
-        self.down1 = nn.Sequential(_block(w, 2 * w, stride=2), _block(2 * w, 2 * w))           # 1/4
-        self.down2 = nn.Sequential(_block(2 * w, 4 * w, stride=2), _block(4 * w, 4 * w, dilation=2))  # 1/8
-        self.context = nn.Sequential(nn.Linear(4 * w, 4 * w), nn.ReLU(inplace=True))
-        self.up1 = nn.Sequential(nn.Conv2d(10 * w, 2 * w, 1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True))
-        self.up2 = _block(3 * w, w)
-        self.head = nn.Conv2d(w, n_classes, 1)
-
-    def first_row(self, height: int) -> int:
-        return round(self.top * height)
-
-    def inputs(self, views: torch.Tensor) -> torch.Tensor:
-        """The view's (or warp's) labelled rows plus the row channel: N x (C + 1) x H' x W."""
-        n, _, h, w = views.shape
-        rows = torch.linspace(-1, 1, h, device=views.device, dtype=views.dtype).view(1, 1, h, 1).expand(n, 1, h, w)
-        return torch.cat([views, rows], 1)[:, :, self.first_row(h):]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """`x` from `inputs`; logits at its size."""
-        s0 = self.stem(x)
-        s1 = self.down1(s0)
-        s2 = self.down2(s1)
-        s2 = torch.cat([s2, self.context(s2.mean((2, 3)))[:, :, None, None].expand_as(s2)], 1)
-        u = self.up1(torch.cat([F.interpolate(s2, size=s1.shape[-2:], mode="bilinear", align_corners=False), s1], 1))
-        u = self.up2(torch.cat([F.interpolate(u, size=s0.shape[-2:], mode="bilinear", align_corners=False), s0], 1))
-        return F.interpolate(self.head(u), size=x.shape[-2:], mode="bilinear", align_corners=False)
-
 
 UNLABELLED = 255  # class id of the rows above the segmenter's `top`
 
@@ -180,7 +97,7 @@ def labelled_images(cfg: SegmenterConfig, split: str, progress: bool = False):
 
 def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
     """Train a segmenter on the train split's views and class maps; return its run directory."""
-    runtime.set_threads(cfg.threads)
+    runtime.configure_cpu(cfg.threads)
     runtime.seed_everything(cfg.seed)
     device = runtime.pick_device(cfg.device)
     bf16 = runtime.use_bf16(cfg.bf16, device)

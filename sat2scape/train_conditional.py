@@ -17,7 +17,8 @@ sky and the light. This model carries what the tile says straight into the view 
    ConditionalDiscriminator sees the view together with the warp.
 
 Each step takes batch_size / 2 places, each twice: once at the latent's centre z = 0 and once
-with z ~ N(0, I). G minimises three terms:
+with z ~ N(0, I). G minimises four terms (the demo preset's; the paper preset's real photos have no
+class maps, so there the semantic term is off), and optionally two more:
 
     adversarial      adv_weight x the non-saturating BCE of D's logit, as in the GAN loop
     reconstruction   rec_weight x L1 between the rec_size x rec_size low-pass view and the photo's.
@@ -29,6 +30,13 @@ with z ~ N(0, I). G minimises three terms:
                      on the sky band: without it a conditional G learns to ignore z (pix2pix
                      notes this); with it, and the reconstruction holding the ground, draws of z
                      change the sky and the light and keep the ground.
+    semantic         sem_weight x the cross-entropy of a semantic critic's labels of the view's
+                     ground against the photo's class map (semantic_loss). The critic, a small
+                     segmenter (models.Segmenter), learns the classes from the real photos as G
+                     trains; G is asked for ground it reads as the photo's: meadow as meadow, a
+                     crop field as a field, which the low-pass reconstruction cannot tell apart
+                     and the adversarial term does not ask for. It needs the world's class maps.
+                     With it the draws' ground classes rose from 0.635 to 0.715 (3 seeds, README).
     texture          tex_weight x the L1 between the ground's texture energy and the photo's per
                      8x8 cell (texture_loss); off by default: it cleans the chromatic speckle the
                      adversarial term leaves on meadows and gains realism, not ground classes,
@@ -69,10 +77,12 @@ from . import checkpoints, data, geometry, losses, manifest, metrics, runs, runt
 from .config import ConditionalConfig, add_config_arguments, config_from_dict
 from .files import append_jsonl, read_jsonl
 from .images import save_grid
-from .models import ConditionalDiscriminator, ConditionalGenerator
+from .models import ConditionalDiscriminator, ConditionalGenerator, Segmenter
 
-SUMS = ("loss_D", "loss_G_adv", "loss_rec", "loss_ms", "z_spread", "D_x", "D_G_z", "loss_tex")
+SUMS = ("loss_D", "loss_G_adv", "loss_rec", "loss_ms", "z_spread", "D_x", "D_G_z", "loss_tex", "loss_sem",
+        "loss_critic")
 HEADING_MODES = ("known", "random")
+CRITIC_TOP = 0.375  # the semantic critic labels rows 48..127 of 128, as the judge does: the ground and 16 rows above
 # Fields that may change when a run is resumed; every other one is the run's own.
 RESUMABLE_FIELDS = ("data", "runs", "epochs", "device", "threads", "sample_every", "swd_every",
                     "checkpoint_every_steps")
@@ -136,6 +146,16 @@ def texture_loss(fake: torch.Tensor, real: torch.Tensor, cell: int = 8, region: 
         x = x[:, :, rows].float()
         return F.avg_pool2d((x - F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)).abs(), cell)
     return (energy(fake) - energy(real)).abs().mean()
+
+
+def semantic_loss(critic: Segmenter, views: torch.Tensor, class_maps: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the critic's labels of `views` against their class maps (uint8 N x H x W),
+    on the rows the critic labels. The critic learns it on the photos; G is asked for views that
+    the critic labels as it labels the photo of the same place (CyCADA's semantic consistency,
+    Hoffman et al. 2018, with the classifier trained on the real views as G trains, as OASIS's
+    segmenting discriminator is, Schoenfeld et al. 2021)."""
+    logits = critic(critic.inputs(views))
+    return F.cross_entropy(logits.float(), class_maps[:, critic.first_row(views.shape[-2]):].long())
 
 
 def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, region: str = "sky") -> tuple[torch.Tensor, torch.Tensor]:
@@ -219,7 +239,7 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
     assert cfg is not None, "train() needs a config or a run to resume"
     if cfg.heading not in HEADING_MODES:
         raise ValueError(f"--heading {cfg.heading!r}: choose from {HEADING_MODES}")
-    runtime.set_threads(cfg.threads)
+    runtime.configure_cpu(cfg.threads)
     device = runtime.pick_device(cfg.device)
     bf16 = runtime.use_bf16(cfg.bf16, device)
     ctx = runtime.autocast(device, bf16)
@@ -238,6 +258,14 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
     mpp = pairs.meters_per_pixel
     n = len(photos)
     steps_per_epoch = n // (places * world_size)
+    class_maps = None
+    if cfg.sem_weight:
+        if not data.has_class_maps(cfg.data, pairs.table):
+            raise FileNotFoundError(
+                f"{cfg.data}: the semantic term (sem_weight {cfg.sem_weight}) learns from class maps "
+                "(classes/<photo id>.png, which the built-in world writes) and this dataset has none: "
+                "train with --sem-weight 0")
+        class_maps = data.load_class_maps(cfg.data, pairs.table, cfg.image_size, progress and master).to(device)
 
     # ---- models and optimisers (the same init on every rank)
     runtime.seed_everything(cfg.seed)
@@ -246,14 +274,19 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
     if cfg.gan_run and ckpt is None:  # start from the write-up's trained decoder and critic
         G_raw.start_from(checkpoints.load_generator(cfg.gan_run))
         D_raw.start_from(checkpoints.load_discriminator(cfg.gan_run))
+    # the semantic critic: a small segmenter that learns the classes of the real views as G trains
+    critic_raw = Segmenter(width=cfg.critic_width, top=CRITIC_TOP) if cfg.sem_weight else None
     G_raw, D_raw = G_raw.to(device, memory_format=mf), D_raw.to(device, memory_format=mf)
+    critic_raw = critic_raw.to(device, memory_format=mf) if critic_raw is not None else None
     G_ema = copy.deepcopy(G_raw).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     opt_G = torch.optim.Adam(G_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_D = torch.optim.Adam(D_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     sched_G = torch.optim.lr_scheduler.StepLR(opt_G, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
+    opt_critic = torch.optim.Adam(critic_raw.parameters(), lr=cfg.critic_lr) if critic_raw is not None else None
     runtime.seed_everything(cfg.seed * 1000 + rank + 1)  # a stream per rank for z, turns, flips
 
-    parts = {"G": G_raw, "D": D_raw, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "sched_G": sched_G}
+    parts = {"G": G_raw, "D": D_raw, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "sched_G": sched_G,
+             "critic": critic_raw, "opt_critic": opt_critic}
     epoch, step, step_in_epoch = 0, 0, 0
     sums = torch.zeros(len(SUMS), device=device)  # the epoch so far, over this rank's batches
     epoch_time = 0.0
@@ -263,7 +296,7 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
         runs.load_state_dicts(parts, ckpt)
         epoch, step, step_in_epoch = ckpt["epoch"], ckpt["step"], ckpt["step_in_epoch"]
         sums, epoch_time = ckpt["epoch_sums"].to(device), ckpt["epoch_time"]
-        sums = F.pad(sums, (0, len(SUMS) - len(sums)))  # a checkpoint from before loss_tex was logged
+        sums = F.pad(sums, (0, len(SUMS) - len(sums)))  # a checkpoint from before loss_tex / loss_sem were logged
         runtime.restore_rng(ckpt["rng"], rank, world_size, reseed=cfg.seed * 1000 + rank + 1 + step)
         if master:
             runs.trim_stats(run_dir, ckpt["stats_lines"])
@@ -273,10 +306,10 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
         runs.write_config(run_dir, cfg)
     run_dir = Path(runtime.broadcast(str(run_dir), world_size))
     if world_size > 1:
-        G = DDP(G_raw, device_ids=[device.index] if device.type == "cuda" else None)
-        D = DDP(D_raw, device_ids=[device.index] if device.type == "cuda" else None)
+        G, D, critic = (DDP(m, device_ids=[device.index] if device.type == "cuda" else None) if m is not None else None
+                        for m in (G_raw, D_raw, critic_raw))
     else:
-        G, D = G_raw, D_raw
+        G, D, critic = G_raw, D_raw, critic_raw
     stats_lines = len(read_jsonl(run_dir / "stats.jsonl")) if master else 0
 
     # fixed conditions, z and photos for the sample grids, the metric and the EMA statistics
@@ -338,6 +371,10 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
                 tile, warp, real = (torch.where(flip, x.flip(3), x) for x in (tile, warp, real))
             # every place twice, each with its own z: the pairs feed the mode-seeking term
             tile, warp, real = (x.repeat_interleave(2, 0).contiguous(memory_format=mf) for x in (tile, warp, real))
+            if class_maps is not None:
+                maps = class_maps[idx]
+                maps = torch.where(flip[:, 0], maps.flip(2), maps) if cfg.hflip else maps
+                maps = maps.repeat_interleave(2, 0)
             z = torch.randn(batch, cfg.nz, device=device)
             z[0::2] = 0  # the first view of each place at the latent's centre: the point prediction
 
@@ -361,9 +398,17 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             loss_fake = criterion(logit_fake.float(), torch.zeros_like(logit_fake, dtype=torch.float))
             loss_fake.backward()
             opt_D.step()
+            loss_critic = torch.zeros((), device=device)
+            if critic is not None:  # (1b) the semantic critic learns the photos' classes
+                critic.train()
+                opt_critic.zero_grad(set_to_none=True)
+                with ctx:
+                    loss_critic = semantic_loss(critic, real[0::2], maps[0::2])
+                loss_critic.backward()
+                opt_critic.step()
 
-            # (2) Update G: fool D, match the low-pass ground and horizon (and, with tex_weight, the
-            # ground's grain), keep z alive
+            # (2) Update G: fool D, match the low-pass ground and horizon, draw ground the critic
+            # reads as the photo's classes (and, with tex_weight, the photo's grain), keep z alive
             opt_G.zero_grad(set_to_none=True)
             D_raw.requires_grad_(False)
             with ctx:
@@ -372,8 +417,14 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             loss_rec = pair_reconstruction_loss(fake, real, cfg.rec_size)
             loss_ms, spread = mode_seeking_loss(fake, z)
             loss_tex = texture_loss(fake, real)  # logged with the term off too
+            loss_sem = torch.zeros((), device=device)
+            if critic_raw is not None:  # the critic judges with the photos' BatchNorm statistics, as the judge does
+                critic_raw.eval().requires_grad_(False)
+                with ctx:
+                    loss_sem = semantic_loss(critic_raw, fake, maps)
+                critic_raw.requires_grad_(True)
             loss_G = (cfg.adv_weight * loss_adv + cfg.rec_weight * loss_rec + cfg.tex_weight * loss_tex
-                      + cfg.ms_weight * loss_ms)
+                      + cfg.sem_weight * loss_sem + cfg.ms_weight * loss_ms)
             if cfg.fm_weight:  # optional: pix2pixHD's feature matching, as the encoder's custom loss has it
                 with ctx:
                     judge = functools.partial(D_raw, warp=warp[judged])
@@ -390,7 +441,8 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             numbers = torch.stack([(loss_real + loss_fake).detach(), loss_adv.detach(), loss_rec.detach(),
                                    loss_ms.detach(), spread.detach(),
                                    torch.sigmoid(logit_real.detach().float()).mean(),
-                                   torch.sigmoid(logit_fake.detach().float()).mean(), loss_tex.detach()])
+                                   torch.sigmoid(logit_fake.detach().float()).mean(), loss_tex.detach(),
+                                   loss_sem.detach(), loss_critic.detach()])
             sums += numbers
             if progress and master and (i % 10 == 0 or i + 1 == steps_per_epoch):
                 bar.set_postfix(loss_D=f"{float(numbers[0]):.3f}", rec=f"{float(numbers[2]):.3f}",

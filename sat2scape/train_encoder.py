@@ -152,7 +152,7 @@ def train(cfg: EncoderConfig | None = None, resume: str | Path | None = None, pr
     assert cfg is not None, "train() needs a config or a run to resume"
     if cfg.loss not in losses.LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}; choose from {sorted(losses.LOSSES)}")
-    runtime.set_threads(cfg.threads)
+    runtime.configure_cpu(cfg.threads)
     device = runtime.pick_device(cfg.device)
     bf16 = runtime.use_bf16(cfg.bf16, device)
     if not resume:

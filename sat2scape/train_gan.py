@@ -133,7 +133,7 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
         ckpt = runs.load_checkpoint(resume)
         cfg = runs.resumed_config(GANConfig, ckpt["config"], cfg, RESUMABLE_FIELDS)
     assert cfg is not None, "train() needs a config or a run to resume"
-    runtime.set_threads(cfg.threads)
+    runtime.configure_cpu(cfg.threads)
     device = runtime.pick_device(cfg.device)
     bf16 = runtime.use_bf16(cfg.bf16, device)
     ctx = runtime.autocast(device, bf16)

@@ -12,6 +12,7 @@ from PIL import Image
 
 from sat2scape import manifest, metrics, runs, segment, world
 from sat2scape.config import SegmenterConfig, make_config
+from sat2scape import data
 from sat2scape.data import load_pairs
 
 
@@ -38,7 +39,7 @@ def majority_scores(tiny_world, true: torch.Tensor) -> dict:
     """The majority baseline's class scores: the most frequent ground class of the training views,
     everywhere."""
     train = load_pairs(tiny_world, "train", progress=False, with_tiles=False)
-    train_ground = metrics.crop_region(segment.load_class_maps(tiny_world, train.table, 128, progress=False), "ground")
+    train_ground = metrics.crop_region(data.load_class_maps(tiny_world, train.table, 128, progress=False), "ground")
     majority = int(torch.bincount(train_ground.flatten().long()).argmax())
     return metrics.class_scores(torch.full_like(true, majority), true, len(world.CLASS_NAMES))
 
@@ -53,14 +54,14 @@ def test_class_maps_are_read_as_ids_and_resized_by_nearest(tmp_path):
     im.save(tmp_path / "classes" / "world_000000.png")
     table = manifest.empty("pairs.csv")
     table.loc[0, "photo_path"] = "photos/world_000000.jpg"
-    assert segment.class_map_paths(table) == ["classes/world_000000.png"]
-    assert segment.has_class_maps(tmp_path, table)
-    full = segment.load_class_maps(tmp_path, table, 128, progress=False)
+    assert data.class_map_paths(table) == ["classes/world_000000.png"]
+    assert data.has_class_maps(tmp_path, table)
+    full = data.load_class_maps(tmp_path, table, 128, progress=False)
     assert full.dtype == torch.uint8 and torch.equal(full[0], torch.from_numpy(ids))
-    half = segment.load_class_maps(tmp_path, table, 64, progress=False)
+    half = data.load_class_maps(tmp_path, table, 64, progress=False)
     assert half.shape == (1, 64, 64) and set(half.unique().tolist()) == {0, 2, 7}
-    assert torch.equal(segment.load_class_maps(tmp_path, table, 64, progress=False), half)  # from the cache
-    assert not segment.has_class_maps(tmp_path / "elsewhere", table)
+    assert torch.equal(data.load_class_maps(tmp_path, table, 64, progress=False), half)  # from the cache
+    assert not data.has_class_maps(tmp_path / "elsewhere", table)
 
 
 def test_segmenter_beats_the_majority_class_on_held_out_views(tiny_world, tmp_path):
@@ -68,7 +69,7 @@ def test_segmenter_beats_the_majority_class_on_held_out_views(tiny_world, tmp_pa
     assert run_dir.name == "00000-segmenter-tiny" and (run_dir / "checkpoint.pt").exists()
     model = segment.load_segmenter(run_dir)
     held_out = load_pairs(tiny_world, "test", progress=False, with_tiles=False)
-    true = segment.load_class_maps(tiny_world, held_out.table, 128, progress=False)
+    true = data.load_class_maps(tiny_world, held_out.table, 128, progress=False)
     pred = segment.segment(model, held_out.photos)
     assert pred.shape == true.shape and (pred[:, :48] == segment.UNLABELLED).all()  # top 0.375: rows 48..
     scores = metrics.class_scores(pred, true, len(world.CLASS_NAMES))
@@ -104,7 +105,7 @@ def test_a_warp_segmenter_learns_the_views_classes_from_the_tile(tiny_world, tmp
     assert model.stem[0][0].in_channels == 5  # warp RGB, its mask, the row
     held_out, warps = segment.labelled_images(cfg, "test")
     assert warps.shape == (24, 4, 128, 128) and warps.dtype == torch.float32
-    true = segment.load_class_maps(tiny_world, held_out.table, 128, progress=False)
+    true = data.load_class_maps(tiny_world, held_out.table, 128, progress=False)
     scores = metrics.class_scores(segment.segment(model, warps), true, len(world.CLASS_NAMES))
     baseline = majority_scores(tiny_world, true)
     assert scores["acc"] > baseline["acc"], (scores, baseline)
