@@ -56,7 +56,7 @@ def cached_images(dataset: str | Path, rel_paths: list[str], size: int, kind: st
     return tensor
 
 
-# --- the world's class maps (what the segmenter learns and the ground-class score reads) --------------------------------------------------------------------------------
+# --- the world's class maps (what the segmenter learns and the ground-class score reads) ---
 
 def class_map_paths(table: pd.DataFrame) -> list[str]:
     """Each pair's class map, relative to the dataset: the `classes_path` column where a dataset

@@ -77,7 +77,8 @@ from .config import PRESETS, EncoderConfig, SegmenterConfig, add_config_argument
 from .data import PairedImages, has_class_maps, load_class_maps, load_pairs, to_float, to_uint8
 from .files import atomic_write_json, atomic_write_text
 from .models import Segmenter
-from .train_encoder import RESUMABLE_FIELDS, load_encoder, predict_views, resolve_gan_run, train
+from .train_encoder import RESUMABLE_FIELDS as ENCODER_RESUMABLE_FIELDS
+from .train_encoder import load_encoder, predict_views, resolve_gan_run, train
 
 METHODS = {  # key -> row label, in the tables' order (extra methods follow the encoder)
     "encoder": "encoder G(E(tile))",
@@ -714,7 +715,7 @@ def sweep(base: EncoderConfig, seeds: list[int], loss_names: list[str], split: s
             cfg = replace(base, loss=name, seed=seed, desc=f"{base.desc or 'sweep'}-{name}-s{seed}")
             cfg.gan_run = str(resolve_gan_run(cfg))
             # a rerun reuses finished encoders and resumes an interrupted one
-            previous = runs.find_run_like(cfg, "encoder", RESUMABLE_FIELDS)
+            previous = runs.find_run_like(cfg, "encoder", ENCODER_RESUMABLE_FIELDS)
             run_dir = train(cfg, resume=previous, progress=progress)
             results[(name, seed)] = evaluate(run_dir, split, oracle_images, oracle_steps, device=cfg.device,
                                              threads=cfg.threads, seed=seed, progress=progress,

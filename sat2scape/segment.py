@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import math
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -50,8 +49,9 @@ from .world import CLASS_NAMES
 
 INPUTS = {"view": 3, "warp": 4}  # what a segmenter labels, and its channels (the warp: RGB and its mask)
 
-# Fields that do not change what a run learns: a finished run with other values is reused.
-IGNORED_FIELDS = ("runs", "desc", "device", "threads")
+# Fields that do not change what a run learns: a finished run with other values is reused
+# (runs.find_run_like; the run's name and folder never count).
+IGNORED_FIELDS = ("device", "threads")
 
 UNLABELLED = 255  # class id of the rows above the segmenter's `top`
 
@@ -75,11 +75,6 @@ def segment(model: Segmenter, views: torch.Tensor, batch_size: int = 64, bf16: b
 
 
 # --- training ----------------------------------------------------------------------------------
-
-def _identity(cfg: SegmenterConfig) -> dict:
-    """The config.json values that decide what a run learns (find_run's match)."""
-    return {k: v for k, v in asdict(cfg).items() if k not in IGNORED_FIELDS}
-
 
 def labelled_images(cfg: SegmenterConfig, split: str, progress: bool = False):
     """(the split's pairs, what the segmenter labels in [-1, 1]: views N x 3 x H x W, or warps
@@ -166,9 +161,8 @@ def validate(model: Segmenter, cfg: SegmenterConfig, bf16: bool = False, progres
 def ensure(cfg: SegmenterConfig, fresh: bool = False, progress: bool = True) -> Path:
     """The newest finished segmenter run with `cfg`'s settings on its dataset, reused, or a new
     one trained now."""
-    # runs from before `input` existed labelled views
-    run_dir = None if fresh else runs.find_run(cfg.runs, "segmenter", cfg.desc, defaults={"input": "view"},
-                                               **_identity(cfg))
+    # runs from before `input` existed count at its default, views
+    run_dir = None if fresh else runs.find_run_like(cfg, "segmenter", IGNORED_FIELDS)
     if run_dir is not None:
         return run_dir
     if progress:

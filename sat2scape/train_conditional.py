@@ -274,10 +274,10 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
     if cfg.gan_run and ckpt is None:  # start from the write-up's trained decoder and critic
         G_raw.start_from(checkpoints.load_generator(cfg.gan_run))
         D_raw.start_from(checkpoints.load_discriminator(cfg.gan_run))
-    # the semantic critic: a small segmenter that learns the classes of the real views as G trains
-    critic_raw = Segmenter(width=cfg.critic_width, top=CRITIC_TOP) if cfg.sem_weight else None
     G_raw, D_raw = G_raw.to(device, memory_format=mf), D_raw.to(device, memory_format=mf)
-    critic_raw = critic_raw.to(device, memory_format=mf) if critic_raw is not None else None
+    # the semantic critic: a small segmenter that learns the classes of the real views as G trains
+    critic_raw = (Segmenter(width=cfg.critic_width, top=CRITIC_TOP).to(device, memory_format=mf)
+                  if cfg.sem_weight else None)
     G_ema = copy.deepcopy(G_raw).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
     opt_G = torch.optim.Adam(G_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_D = torch.optim.Adam(D_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-
 from PIL import Image
 
 from sat2scape import geometry, manifest, runs

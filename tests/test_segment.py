@@ -10,9 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from sat2scape import manifest, metrics, runs, segment, world
+from sat2scape import data, manifest, metrics, runs, segment, world
 from sat2scape.config import SegmenterConfig, make_config
-from sat2scape import data
 from sat2scape.data import load_pairs
 
 
