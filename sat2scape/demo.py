@@ -136,7 +136,7 @@ def ensure_world(n: int, data: str | Path, progress: bool = True) -> Path:
     have = len(manifest.read(data, "pairs.csv")) if (Path(data) / "pairs.csv").exists() else 0
     if have < n:
         print(f"world: generating {n} pairs into {data}")
-        world.generate(data, n, progress=progress)
+        world.generate(data, n, workers=0, progress=progress)  # a rendering process per core
     else:
         print(f"world: {data} has {have} pairs; kept")
     return Path(data)

@@ -416,7 +416,8 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             loss_adv = criterion(logit_gen.float(), torch.ones_like(logit_gen, dtype=torch.float))
             loss_rec = pair_reconstruction_loss(fake, real, cfg.rec_size)
             loss_ms, spread = mode_seeking_loss(fake, z)
-            loss_tex = texture_loss(fake, real)  # logged with the term off too
+            with torch.set_grad_enabled(bool(cfg.tex_weight)):  # logged with the term off too, then without a graph
+                loss_tex = texture_loss(fake, real)
             loss_sem = torch.zeros((), device=device)
             if critic_raw is not None:  # the critic judges with the photos' BatchNorm statistics, as the judge does
                 critic_raw.eval().requires_grad_(False)
