@@ -216,7 +216,7 @@ def test_rerun_resumes_and_extends_without_duplicates(tmp_path):
     out = world.generate(tmp_path / "w", 3, CFG, progress=False)
     mtimes = {f: f.stat().st_mtime_ns for f in (out / "photos").iterdir()}
     (out / "satellite" / "world_000001.png").unlink()  # as if killed mid-sample
-    world.generate(out, 5, CFG, progress=False)
+    world.generate(out, 5, CFG, workers=2, progress=False)  # rendering processes skip what exists too
     pairs = manifest.read(out, "pairs.csv")
     assert list(pairs["photo_id"]) == [f"world:{i:06d}" for i in range(5)]
     assert (out / "satellite" / "world_000001.png").exists()
