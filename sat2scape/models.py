@@ -159,6 +159,13 @@ class TileEncoder(nn.Module):
         return self.head(self.main(F.avg_pool2d(tile, 2)))
 
 
+def warp_at(x: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+    """The warp pooled to the size of the features `x` and in their dtype: under bf16 autocast a
+    float32 warp would make the concatenation float32, and the next layer would cast all of it
+    back (on CPU the copy cost more than the pooling; the values are the same either way)."""
+    return F.adaptive_avg_pool2d(warp, x.shape[-1]).to(x.dtype)
+
+
 class FiLMUp(nn.Module):
     """One decoder layer: [features, warped condition at this size] -> ConvTranspose 4x4 stride 2
     -> BatchNorm without its own affine -> scale and shift from z (FiLM) -> ReLU."""
@@ -172,7 +179,7 @@ class FiLMUp(nn.Module):
         nn.init.zeros_(self.film.bias)
 
     def forward(self, x: torch.Tensor, warp: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        x = self.conv(torch.cat([x, F.adaptive_avg_pool2d(warp, x.shape[-1])], 1))
+        x = self.conv(torch.cat([x, warp_at(x, warp)], 1))
         gamma, beta = self.film(z).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
         return F.relu(self.norm(x) * (1 + gamma) + beta)
 
@@ -226,10 +233,10 @@ class ConditionalGenerator(nn.Module):
         frame and its mask); z: N x nz. Returns the view N x 3 x 128 x 128 in [-1, 1]."""
         code = self.tile_encoder(tile)
         x = self.project(z.reshape(z.shape[0], self.nz, 1, 1))
-        x = self.start(torch.cat([x, code, F.adaptive_avg_pool2d(warp, 4)], 1))
+        x = self.start(torch.cat([x, code, warp_at(x, warp)], 1))
         for up in self.ups:
             x = up(x, warp, z)
-        x = self.out(torch.cat([x, F.adaptive_avg_pool2d(warp, x.shape[-1])], 1))
+        x = self.out(torch.cat([x, warp_at(x, warp)], 1))
         return torch.tanh(x)
 
 

@@ -416,8 +416,9 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             loss_adv = criterion(logit_gen.float(), torch.ones_like(logit_gen, dtype=torch.float))
             loss_rec = pair_reconstruction_loss(fake, real, cfg.rec_size)
             loss_ms, spread = mode_seeking_loss(fake, z)
-            with torch.set_grad_enabled(bool(cfg.tex_weight)):  # logged with the term off too, then without a graph
-                loss_tex = texture_loss(fake, real)
+            # with the term off its value is logged only per epoch, on the fixed places (tex_fixed):
+            # at every step it would cost a tenth of the step
+            loss_tex = texture_loss(fake, real) if cfg.tex_weight else torch.zeros((), device=device)
             loss_sem = torch.zeros((), device=device)
             if critic_raw is not None:  # the critic judges with the photos' BatchNorm statistics, as the judge does
                 critic_raw.eval().requires_grad_(False)
@@ -472,10 +473,15 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
             record = {"epoch": epoch, "step": step, "epoch_time": round(epoch_time, 3),
                       "img_s": round(steps_per_epoch * batch * world_size / max(epoch_time, 1e-9), 2),
                       "lr_G": lr_G, **dict(zip(SUMS, (sums / steps_per_epoch).tolist()))}
+            for key, on in (("loss_tex", cfg.tex_weight), ("loss_sem", critic_raw is not None),
+                            ("loss_critic", critic_raw is not None)):
+                if not on:  # a term that is off is not logged as a 0
+                    del record[key]
             if cfg.swd_every and (epoch % cfg.swd_every == 0 or epoch == cfg.epochs):
                 fakes = samples()
                 record.update(metrics.swd(fakes, fixed_real, seed=cfg.seed))
                 record["rec_fixed"] = reconstruction_loss(fakes, fixed_real, cfg.rec_size).item()
+                record["tex_fixed"] = texture_loss(fakes, fixed_real).item()
             append_jsonl(run_dir / "stats.jsonl", record)
             stats_lines += 1
             if cfg.sample_every and (epoch % cfg.sample_every == 0 or epoch == cfg.epochs):
