@@ -1,4 +1,5 @@
-"""The whole pipeline on the built-in world, on a 2-core CPU, in 12 to 17 minutes (README, Speed):
+"""The whole pipeline on the built-in world, on a 2-core CPU with native bf16, in about 17 minutes
+(README, Speed):
 
     python -m sat2scape demo            # data/world (3000 pairs), both models, evaluation, GIF
     python -m sat2scape demo --smoke    # tiny everything, for tests and CI (under a minute)
