@@ -13,10 +13,9 @@ FAST_MALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/l
 
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	# a current pip first: it installs torch's 5.5 GB about a fifth faster than the pip 23 that
-	# Python 3.11's venv brings (72-78 s against 88-97 s for everything here, README Speed)
-	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test]"
+	# uv where it can be installed, from the places pip's own configuration names; else pip
+	# (tools/install.py: 16 s against pip's 69 s for torch's 5.5 GB here, README Speed)
+	$(PY) tools/install.py -e ".[test]"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,7 @@ class PairedImages:
     table: pd.DataFrame    # the pairs.csv rows, in the same order
     headings: torch.Tensor | None = None    # N float degrees clockwise from north, NaN = unknown
     wide_tiles: torch.Tensor | None = None  # N x 3 x W x W uint8 (geometry.wide_tile_size), or None
+    _heading_up: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)  # tiles_turned's, once
 
     @property
     def turnable_tiles(self) -> torch.Tensor:
@@ -116,7 +117,9 @@ class PairedImages:
             return self.tiles
         if mode != "heading":
             raise ValueError(f"tile mode {mode!r}: choose 'north' or 'heading'")
-        return geometry.turn_tiles(self.turnable_tiles, self.headings, self.tiles.shape[-1])
+        if self._heading_up is None:  # the evaluation's baselines ask for them several times (2.5 s each)
+            self._heading_up = geometry.turn_tiles(self.turnable_tiles, self.headings, self.tiles.shape[-1])
+        return self._heading_up
 
 
 def load_pairs(dataset: str | Path, split: str | list[str] = "train", size: int = 128,

