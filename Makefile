@@ -14,7 +14,7 @@ FAST_MALLOC := $(firstword $(wildcard /usr/lib/*/libtcmalloc_minimal.so.4 /usr/l
 $(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	# uv where it can be installed, from the places pip's own configuration names; else pip
-	# (tools/install.py: 16 s against pip's 69 s for torch's 5.5 GB here, README Speed)
+	# (tools/install.py: 18 s against pip's 67 s for torch's 5.5 GB here; benchmarks/install.py)
 	$(PY) tools/install.py -e ".[test]"
 	touch $@
 

@@ -49,3 +49,34 @@ def test_no_index_and_single_valued_settings():
     assert flags == ["--index-strategy", "unsafe-best-match", "--index-url", "https://b/simple",
                      "--find-links", "/w1", "--find-links", "/w2", "--no-index"]
     assert install_tool.uv_flags({}) == ["--index-strategy", "unsafe-best-match"]
+
+
+def test_pip_installs_where_uv_cannot_be_had_and_no_index_token_is_printed(pip_env, tmp_path):
+    """Offline with no uv anywhere: pip installs the requirement, from a local wheel."""
+    import subprocess
+    import zipfile
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    meta = "tinypkg-0.1.dist-info"
+    files = {"tinypkg/__init__.py": "ANSWER = 42\n",
+             f"{meta}/METADATA": "Metadata-Version: 2.1\nName: tinypkg\nVersion: 0.1\n",
+             f"{meta}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    with zipfile.ZipFile(wheels / "tinypkg-0.1-py3-none-any.whl", "w") as whl:
+        for name, text in files.items():
+            whl.writestr(name, text)
+        whl.writestr(f"{meta}/RECORD", "".join(f"{name},,\n" for name in [*files, f"{meta}/RECORD"]))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip_env.setenv("PIP_CONFIG_FILE", os.devnull)
+    pip_env.setenv("PIP_NO_INDEX", "1")
+    pip_env.setenv("PIP_FIND_LINKS", str(wheels))
+    pip_env.setenv("PIP_INDEX_URL", "https://user:s3cret@127.0.0.1:9/simple")
+    pip_env.setenv("PATH", str(venv / "bin"))  # no uv on the PATH either
+    done = subprocess.run([str(venv / "bin" / "python"), str(SCRIPT), "tinypkg"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "installed with pip" in done.stdout and "uv is not available here" in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
+    answer = subprocess.run([str(venv / "bin" / "python"), "-c", "import tinypkg; print(tinypkg.ANSWER)"],
+                            capture_output=True, text=True)
+    assert answer.stdout.strip() == "42"

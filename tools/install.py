@@ -4,7 +4,8 @@
     .venv/bin/python tools/install.py -e ".[test]"
 
 Why uv: it unpacks wheels in parallel. The 5.5 GB of torch, torchvision and their CUDA libraries
-install in 16 s on the project's 2-core machine, against pip's 69 s (README, Speed).
+install in 18 s on the project's 2-core machine, uv's own install included, against pip's 67 s
+(benchmarks/install.py, README Speed).
 
 uv reads neither pip.conf nor the PIP_* variables, so the settings that choose where packages
 come from (index-url, extra-index-url, find-links, constraint, no-index) are read with
