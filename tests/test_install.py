@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -53,9 +55,6 @@ def test_no_index_and_single_valued_settings():
 
 def test_pip_installs_where_uv_cannot_be_had_and_no_index_token_is_printed(pip_env, tmp_path):
     """Offline with no uv anywhere: pip installs the requirement, from a local wheel."""
-    import subprocess
-    import zipfile
-
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     meta = "tinypkg-0.1.dist-info"

@@ -73,9 +73,10 @@ def install(requirements: list[str], python: str = sys.executable) -> str:
     """Install `requirements` (pip install's arguments) into `python`'s environment; returns
     the tool that did it, "uv" or "pip"."""
     pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    uv = shutil.which("uv", path=str(Path(python).parent))
-    if uv is None and run([*pip, "uv"]):
-        uv = shutil.which("uv", path=str(Path(python).parent))
+    venv_bin = str(Path(python).parent)
+    if shutil.which("uv", path=venv_bin) is None:
+        run([*pip, "uv"])  # may fail (offline, no uv on the indexes): pip then installs everything
+    uv = shutil.which("uv", path=venv_bin)
     if uv is not None:
         if run([uv, "pip", "install", "--quiet", "--python", python, *uv_flags(pip_settings(python)), *requirements]):
             return "uv"
