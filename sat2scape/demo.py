@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import evaluate, manifest, runs, train_conditional, train_encoder, train_gan, world
+from . import evaluate, manifest, runs, runtime, train_conditional, train_encoder, train_gan, world
 from .config import ConditionalConfig, EncoderConfig, GANConfig, make_config
 from .data import load_pairs, to_uint8
 from .images import image_rows, save_gif
@@ -48,14 +48,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=int, default=None, help="frames of the walk (default 24; smoke 6)")
     parser.add_argument("--smoke", action="store_true", help="tiny everything: seconds to a minute")
     parser.add_argument("--fresh", action="store_true", help="train new GAN and encoder runs even if finished ones exist")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = torch's default")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads, every stage one after another; 0 = torch's default, and on a CPU "
+                             "the conditional model trains beside the encoder")
+    parser.add_argument("--sequential", action="store_true",
+                        help="train the conditional model after the encoder, in this process")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         demo(n=args.n, data=args.data, runs_root=args.runs, gif=args.gif, frames=args.frames, smoke=args.smoke,
-             fresh=args.fresh, threads=args.threads, progress=not args.no_progress)
+             fresh=args.fresh, threads=args.threads, sequential=args.sequential, progress=not args.no_progress)
     except runs.DatasetTooSmall as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -174,7 +178,7 @@ def ensure_run(stage: str, preset: str, data: str | Path, gan_run: str | Path | 
 
 def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/runs", gif: str | None = None,
          frames: int | None = None, smoke: bool = False, fresh: bool = False, threads: int = 0,
-         progress: bool = True) -> dict:
+         sequential: bool = False, progress: bool = True) -> dict:
     t0 = time.time()
     preset = "smoke" if smoke else "demo"
     n = n or (160 if smoke else 3000)
@@ -187,24 +191,54 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
     check_splits(preset, data)
     print("== 2/6 the write-up's GAN")
     gan_run = ensure_run("gan", preset, data, None, runs_root, threads, fresh, progress)
-    print("== 3/6 the write-up's encoder")
-    enc_run = ensure_run("encoder", preset, data, gan_run, runs_root, threads, fresh, progress)
-    print("== 4/6 the conditional, heading-aware model (started from the GAN's decoder)")
-    cond_run = ensure_run("conditional", preset, data, gan_run, runs_root, threads, fresh, progress)
+    # The encoder and the conditional model both start from the GAN, not from each other. On a CPU
+    # they train side by side, a core each (two 1-thread processes get more done than one process
+    # on 2 threads: runtime.SideLane), and the conditional model takes both cores once the encoder
+    # and the evaluation's own part are done.
+    side, cond_run = None, None
+    if not sequential and runtime.side_lane_helps(runtime.pick_device(), threads):
+        cores, lane_threads = torch.get_num_threads(), 1
+        print("== 3/6 the write-up's encoder here, and beside it, in a process of its own, "
+              "4/6 the conditional model (started from the GAN's decoder)")
+        side = runtime.SideLane(ensure_run, "conditional", preset, data, gan_run, runs_root, 1, fresh, False)
+    else:
+        lane_threads = threads
+        print("== 3/6 the write-up's encoder")
+    enc_run = ensure_run("encoder", preset, data, gan_run, runs_root, lane_threads, fresh, progress)
+    if side is None:
+        print("== 4/6 the conditional, heading-aware model (started from the GAN's decoder)")
+        cond_run = ensure_run("conditional", preset, data, gan_run, runs_root, threads, fresh, progress)
+
+    def conditional_run() -> Path:
+        nonlocal side, cond_run
+        if side is not None:  # this lane is done: the side lane gets its core and is waited for
+            print("== 4/6 the conditional model: on all cores now")
+            side.widen()
+            cond_run = side.result()
+            torch.set_num_threads(cores)
+            side = None
+        return cond_run
 
     # evaluation on the held-out region (the oracle on a subset: it fits a latent per photo)
     metrics_md = enc_run / "metrics.md"
-    newest_model = max((run / "checkpoint.pt").stat().st_mtime for run in (enc_run, cond_run))
-    if metrics_md.exists() and metrics_md.stat().st_mtime > newest_model:
+
+    def newer(path: Path, run: Path) -> bool:
+        return path.stat().st_mtime > (run / "checkpoint.pt").stat().st_mtime
+
+    if metrics_md.exists() and newer(metrics_md, enc_run) and newer(metrics_md, conditional_run()):
         print(f"== 5/6 evaluation: {metrics_md} is up to date")
         table = metrics_md.read_text()
     else:
         print("== 5/6 evaluation on the held-out test region, both models, by region of the view")
-        held_out = load_pairs(data, "test", progress=progress)
+        held_out = evaluate.held_out_context(data, "test", segmenter_preset=preset, runs_root=runs_root,
+                                             threads=lane_threads, progress=progress)
         table = evaluate.evaluate(enc_run, "test", oracle_images=8 if smoke else 64, zstar_images=16 if smoke else 128,
-                                  oracle_steps=5 if smoke else 50, threads=threads, progress=progress,
-                                  extra_methods=evaluate.conditional_methods([cond_run], held_out))["markdown"]
+                                  oracle_steps=5 if smoke else 50, threads=lane_threads, progress=progress,
+                                  context=held_out,  # the conditional rows come last, once that model is done
+                                  extra_methods=lambda: evaluate.conditional_methods([conditional_run()],
+                                                                                     held_out.pairs))["markdown"]
     print(table)
+    cond_run = conditional_run()
 
     print(f"== 6/6 walk through the held-out region: {frames} frames")
     walk_gif(enc_run, gif, frames, conditional_run=cond_run, progress=progress)

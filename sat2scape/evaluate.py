@@ -64,6 +64,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,6 +80,10 @@ from .files import atomic_write_json, atomic_write_text
 from .models import Segmenter
 from .train_encoder import RESUMABLE_FIELDS as ENCODER_RESUMABLE_FIELDS
 from .train_encoder import load_encoder, predict_views, resolve_gan_run, train
+
+# another model's views of the held-out places, scored beside the encoder: {key: (row label,
+# views in [-1, 1] in the split's order, or a list of such tensors for several draws of z)}
+ExtraMethods = dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]]
 
 METHODS = {  # key -> row label, in the tables' order (extra methods follow the encoder)
     "encoder": "encoder G(E(tile))",
@@ -540,7 +545,7 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
              device: str = "auto", threads: int = 0, seed: int = 0, progress: bool = True,
              write: bool = True, zstar_images: int = 128, segmenter: str | Path | None = "auto",
              segmenter_preset: str | None = None, swd: bool = True,
-             extra_methods: dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]] | None = None,
+             extra_methods: ExtraMethods | Callable[[], ExtraMethods] | None = None,
              context: HeldOut | None = None) -> dict:
     """Score an encoder run and the baselines on `split`; write metrics.json, metrics.md and
     regions.md into the run (`write`).
@@ -549,7 +554,9 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
     skip the row). `segmenter`, `segmenter_preset`: see held_out_context (the preset defaults to
     the encoder run's). `extra_methods`: {key: (label, views)} of another model's predictions for
     the same held-out places (views in [-1, 1], in the split's order; a list of tensors for
-    several draws), scored and tabulated beside the encoder. `context`: a HeldOut to reuse.
+    several draws), scored and tabulated beside the encoder; or a function that returns them, called
+    once everything else is scored (the demo's: it waits for the conditional model, which trains in
+    a process of its own meanwhile). `context`: a HeldOut to reuse.
     Returns {"methods": {key: row}, "labels", "chance", "markdown", "paths", ...}."""
     run_dir = Path(run_dir)
     cfg = config_from_dict(EncoderConfig, runs.read_config(run_dir))
@@ -574,9 +581,15 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
 
     t0 = time.time()
     views["encoder"] = predict_views(E, G, held_out.tiles, bf16=bf16)[0]
-    for key, (label, extra) in (extra_methods or {}).items():
-        labels[key] = label
-        views[key] = extra
+
+    def add_extra_methods(extra: ExtraMethods) -> list[str]:
+        for key, (label, extra_views) in extra.items():
+            labels[key] = label
+            views[key] = extra_views
+        return list(extra)
+
+    late = callable(extra_methods)
+    extra_keys = [] if late else add_extra_methods(extra_methods or {})
     loss_fn, z_info = None, {}
     heading = headings_known(held_out) and headings_known(train_set)
     n_zstar = len(train_set.photos) if zstar_images < 0 else min(zstar_images, len(train_set.photos))
@@ -623,10 +636,17 @@ def evaluate(run_dir: str | Path, split: str = "test", oracle_images: int = 128,
         views["true_views"] = ctx.photos
 
     t0 = time.time()
-    order = [k for k in ["encoder", *(extra_methods or {}), *METHODS] if k in views]
-    methods = {}
-    for key in tqdm(dict.fromkeys(order), desc="scoring", disable=not progress, leave=False):
-        methods[key] = score_views(views[key], ctx, oracle_index if key == "oracle" else None)
+    scores = {}
+
+    def score(keys: list[str]) -> None:
+        for key in tqdm(keys, desc="scoring", disable=not progress, leave=False):
+            scores[key] = score_views(views[key], ctx, oracle_index if key == "oracle" else None)
+
+    score([k for k in dict.fromkeys(["encoder", *extra_keys, *METHODS]) if k in views])
+    if late:
+        extra_keys = add_extra_methods(extra_methods())
+        score(extra_keys)
+    methods = {k: scores[k] for k in ["encoder", *extra_keys, *METHODS] if k in scores}
     timings["scoring"] = time.time() - t0
 
     chance = chance_row(n)
@@ -774,7 +794,7 @@ def newest_conditional_runs(runs_root: str | Path, data: str) -> list[Path]:
 
 
 def conditional_methods(conditional_runs: list[str | Path] | dict[str, tuple[str | Path, str]], pairs: PairedImages,
-                        seed: int = 0, draws: int = CONDITIONAL_DRAWS) -> dict[str, tuple[str, torch.Tensor | list[torch.Tensor]]]:
+                        seed: int = 0, draws: int = CONDITIONAL_DRAWS) -> ExtraMethods:
     """evaluate()'s extra_methods for conditional runs: per run, its point prediction (z = 0,
     which training fits on the whole view) and its sampler (z ~ N, `draws` draws per place).
     A heading-aware run is given each pair's heading; a heading-free one the north-up tile.

@@ -150,7 +150,7 @@ def test_demo_and_figures_on_a_small_world_without_val_pairs(base_world, tmp_pat
     data = dataset(base_world, tmp_path / "data", train=46, val=0, test=2)
     runs_root = tmp_path / "runs"
     produced = demo.demo(n=48, data=str(data), runs_root=str(runs_root), gif=str(tmp_path / "walk.gif"),
-                         frames=2, smoke=True, progress=False)
+                         frames=2, smoke=True, sequential=True, progress=False)  # test_readme's demo: side by side
     assert produced["gif"].exists() and produced["metrics"].exists()
     # both models, and the segmenter the evaluation trains for the ground-class score
     assert entries(runs_root) == ["00000-gan-smoke", "00001-encoder-smoke", "00002-conditional-smoke",
