@@ -108,7 +108,7 @@ def train(cfg: SegmenterConfig, progress: bool = True) -> Path:
     run_dir = runs.pending_run_dir(cfg.runs, "segmenter", cfg.desc)  # numbered at its checkpoint, the end
     runs.write_config(run_dir, cfg)
 
-    opt = runtime.adam(model.parameters(), cfg.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps_per_epoch = math.ceil(len(inputs) / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)

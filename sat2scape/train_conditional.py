@@ -279,10 +279,10 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
     critic_raw = (Segmenter(width=cfg.critic_width, top=CRITIC_TOP).to(device, memory_format=mf)
                   if cfg.sem_weight else None)
     G_ema = copy.deepcopy(G_raw).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    opt_G = runtime.adam(G_raw.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
-    opt_D = runtime.adam(D_raw.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
+    opt_G = torch.optim.Adam(G_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_D = torch.optim.Adam(D_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     sched_G = torch.optim.lr_scheduler.StepLR(opt_G, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
-    opt_critic = runtime.adam(critic_raw.parameters(), cfg.critic_lr) if critic_raw is not None else None
+    opt_critic = torch.optim.Adam(critic_raw.parameters(), lr=cfg.critic_lr) if critic_raw is not None else None
     runtime.seed_everything(cfg.seed * 1000 + rank + 1)  # a stream per rank for z, turns, flips
 
     parts = {"G": G_raw, "D": D_raw, "G_ema": G_ema, "opt_G": opt_G, "opt_D": opt_D, "sched_G": sched_G,

@@ -189,7 +189,7 @@ def train(cfg: EncoderConfig | None = None, resume: str | Path | None = None, pr
                 model.to(memory_format=torch.channels_last)
     loss_fn = losses.make_loss(cfg.loss, discriminator=D, layout_weight=cfg.layout_weight,
                                fm_weight=cfg.fm_weight)
-    opt = runtime.adam(E.parameters(), cfg.lr, (cfg.beta1, cfg.beta2))
+    opt = torch.optim.Adam(E.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
 
     # -------------------------------------------------------------------- resume

@@ -155,8 +155,8 @@ def train(cfg: GANConfig | None = None, resume: str | Path | None = None, progre
     G_raw = Generator(cfg.nz, cfg.ngf).to(device, memory_format=mf)
     D_raw = Discriminator(cfg.ndf).to(device, memory_format=mf)
     G_ema = copy.deepcopy(G_raw).eval().requires_grad_(False) if cfg.ema_decay > 0 else None
-    opt_G = runtime.adam(G_raw.parameters(), cfg.lr_g, (cfg.beta1, cfg.beta2))
-    opt_D = runtime.adam(D_raw.parameters(), cfg.lr_d, (cfg.beta1, cfg.beta2))
+    opt_G = torch.optim.Adam(G_raw.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_D = torch.optim.Adam(D_raw.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     sched_G = torch.optim.lr_scheduler.StepLR(opt_G, step_size=cfg.lr_step_size, gamma=cfg.lr_gamma)
     # a separate stream per rank for z, flips and augmentations
     runtime.seed_everything(cfg.seed * 1000 + rank + 1)
