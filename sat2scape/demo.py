@@ -1,4 +1,4 @@
-"""The whole pipeline on the built-in world, on a 2-core CPU with native bf16, in about 15 minutes
+"""The whole pipeline on the built-in world, on a 2-core CPU with native bf16, in about 14 minutes
 (README, Speed):
 
     python -m sat2scape demo            # data/world (3000 pairs), both models, evaluation, GIF
@@ -8,7 +8,8 @@
 2. the write-up's GAN with its `demo` preset (train_gan.train);
 3. the write-up's encoder with its `demo` preset, against that GAN's frozen generator;
 4. the conditional, heading-aware model with its `demo` preset, started from that GAN's decoder
-   (train_conditional.train);
+   (train_conditional.train); on a CPU in a process of its own beside 3 and the own part of 5,
+   a core each, then on both (runtime.SideLane; `--sequential` trains it after 3);
 5. the evaluation on the held-out test region, both models and the baselines side by side, by
    region of the view (printed, and written to the encoder run as metrics.md / metrics.json);
 6. demo/prediction.gif: a walk along a smooth path through the held-out region, looking along

@@ -1,4 +1,5 @@
-"""Where and how training runs: device choice, precision, seeds, RNG state, distributed setup.
+"""Where and how training runs: device choice, precision, seeds, RNG state, distributed setup,
+and a second lane (another stage in a process of its own, beside this one).
 
 Shared by the training loops (train_gan, train_encoder, train_conditional) so that all of them
 pick devices, resume, keep an EMA and scale the same way.
@@ -76,12 +77,12 @@ def configure_cpu(threads: int = 0) -> None:
 
 # ---- a second lane: another stage in a process of its own, beside this one
 #
-# On 2 cores a demo-width training step runs only 1.45x (the GAN) to 1.56x (the conditional model)
-# as fast as on one: many of its ops are too small to split between threads. Two 1-thread
-# processes side by side each keep their 1-thread speed (benchmarks/lanes.py). So two independent
-# stages, one core each, finish sooner than the same two one after the other on both cores; and
-# when one lane runs out of work the other takes its core (SideLane.widen). Spawned, not forked:
-# a fork of a process whose OpenMP pool has run can hang.
+# On 2 cores a demo-width training step runs only 1.45-1.76x as fast as on one: many of its ops
+# are too small to split between threads. Two 1-thread processes side by side each keep their
+# 1-thread speed, so two independent stages, one core each, get 1.16-1.30x the work done of the
+# same two one after the other on both cores (benchmarks/lanes.py); when one lane runs out of
+# work the other takes its core (SideLane.widen). Spawned, not forked: a fork of a process whose
+# OpenMP pool has run can hang.
 
 _widened_to = 0  # in a side lane: the threads widen() gave it, which configure_cpu keeps to
 
