@@ -821,6 +821,13 @@ def conditional_methods(conditional_runs: list[str | Path] | dict[str, tuple[str
     return methods
 
 
+def train_conditional_runs(jobs: list[tuple], progress: bool = True) -> list[Path]:
+    """Train (or resume, or reuse when finished) each (config, run directory or None), in order."""
+    from . import train_conditional
+
+    return [train_conditional.train(c, resume=previous, progress=progress) for c, previous in jobs]
+
+
 def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known", "random"), preset: str = "demo",
                       variants: dict[str, dict] | None = None, split: str = "test", threads: int = 0,
                       progress: bool = True, **options) -> dict:
@@ -828,7 +835,8 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     encoder run's GAN, and score all of them beside the write-up's model in one table; the mean
     and spread over seeds go to a `<NNNNN>-sweep-conditional[-ablation]-<preset>` run directory
     (metrics.md/json, and summary.md: the sweep's table alone). `variants`: {name: config
-    overrides}, e.g. ABLATION; default: the preset."""
+    overrides}, e.g. ABLATION; default: the preset. On a CPU (threads 0) two runs train at a time,
+    a core each (runtime.SideLane)."""
     from . import train_conditional
     from .config import ConditionalConfig, make_config
 
@@ -836,7 +844,7 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     encoder_run = Path(encoder_run)
     cfg = config_from_dict(EncoderConfig, runs.read_config(encoder_run))
     gan_run = str(resolve_gan_run(cfg, encoder_run))
-    cond_runs = {}  # (variant, mode, seed) -> run directory
+    jobs = {}  # (variant, mode, seed) -> (config, the finished or interrupted run to resume, or None)
     for variant, overrides in variants.items():
         slug = "-" + "_".join(f"{k}_{v:g}" for k, v in sorted(overrides.items())) if overrides else ""
         for mode in modes:
@@ -844,8 +852,22 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
                 desc = f"{preset}-heading_{mode}-seed_{seed}{slug}"
                 c = make_config(ConditionalConfig, preset, data=cfg.data, runs=cfg.runs, desc=desc, heading=mode,
                                 seed=seed, gan_run=gan_run, threads=threads, **overrides)
-                previous = runs.find_run_like(c, "conditional", train_conditional.RESUMABLE_FIELDS)
-                cond_runs[(variant, mode, seed)] = train_conditional.train(c, resume=previous, progress=progress)
+                jobs[(variant, mode, seed)] = (c, runs.find_run_like(c, "conditional", train_conditional.RESUMABLE_FIELDS))
+    keys = list(jobs)
+    if len(keys) > 1 and runtime.side_lane_helps(runtime.pick_device(), threads):
+        # on a CPU two runs at a time, a core each: every other run trains in a second process,
+        # which gets both cores once this one's runs are done (runtime.SideLane, as in the demo)
+        cores = torch.get_num_threads()
+        one_thread = [(replace(c, threads=1), previous) for c, previous in jobs.values()]
+        side = runtime.SideLane(train_conditional_runs, one_thread[1::2], False)
+        here = train_conditional_runs(one_thread[0::2], progress)
+        side.widen()
+        there = side.result()
+        torch.set_num_threads(cores)
+        trained = {**dict(zip(keys[0::2], here)), **dict(zip(keys[1::2], there))}
+        cond_runs = {k: trained[k] for k in keys}  # (variant, mode, seed) -> run directory, in order
+    else:
+        cond_runs = dict(zip(keys, train_conditional_runs(list(jobs.values()), progress)))
     names = {v: f"v{i}" for i, v in enumerate(variants)}
     key = lambda variant, mode, seed: f"conditional_{names[variant]}_{mode}_s{seed}"  # noqa: E731
     pairs = load_pairs(cfg.data, split, cfg.image_size, progress=progress)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from sat2scape import evaluate, geometry, manifest, metrics, runs, train_encoder
+from sat2scape import evaluate, geometry, manifest, metrics, runs, runtime, train_encoder
 from sat2scape.config import EncoderConfig, make_config
 from sat2scape.data import load_pairs, to_float
 from sat2scape.world import CLASS_COLORS
@@ -351,6 +351,31 @@ def test_conditional_ablation_trains_each_variant_once_and_tabulates_it(world_li
     evaluate.conditional_sweep(world_like.encoder_run, [0], modes=("known",), preset="smoke", variants=variants,
                                **options)
     assert runs.list_runs(world_like.runs, "conditional") == made
+
+
+def test_a_conditional_sweep_trains_two_runs_at_a_time_on_a_cpu(world_like, tmp_path, monkeypatch):
+    """Seeds 2 and 3 with torch's own threads: on a CPU of 2 cores or more seed 3 trains in a side
+    lane beside seed 2; both runs end up in the table, and a rerun trains nothing new."""
+    lanes = []
+
+    class CountedLane(runtime.SideLane):
+        def __init__(self, *args, **kwargs):
+            lanes.append(args[0].__name__)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(runtime, "SideLane", CountedLane)
+    options = dict(oracle_images=0, zstar_images=0, threads=0, progress=False)
+    before = runs.list_runs(world_like.runs, "conditional")  # the other sweeps' runs: seeds 0
+    sweep = evaluate.conditional_sweep(world_like.encoder_run, [2, 3], modes=("known",), preset="smoke", **options)
+    side_by_side = runtime.side_lane_helps(runtime.pick_device(), 0)
+    assert lanes == (["train_conditional_runs"] if side_by_side else [])
+    made = [d for d in runs.list_runs(world_like.runs, "conditional") if d not in before]
+    assert sorted(d.name.split("-", 2)[2] for d in made) == ["smoke-heading_known-seed_2", "smoke-heading_known-seed_3"]
+    assert all((d / "checkpoint.pt").exists() for d in made)
+    assert len(sweep["summary"]["known"]["whole"]) == 2
+    assert "| conditional, heading known (z = 0), 2 seeds |" in sweep["markdown"]
+    evaluate.conditional_sweep(world_like.encoder_run, [2, 3], modes=("known",), preset="smoke", **options)
+    assert runs.list_runs(world_like.runs, "conditional") == before + made
 
 
 def test_sweep_cells_give_mean_and_spread_over_seeds_and_one_seed_alone():
