@@ -85,6 +85,7 @@ def configure_cpu(threads: int = 0) -> None:
 # OpenMP pool has run can hang.
 
 _widened_to = 0  # in a side lane: the threads widen() gave it, which configure_cpu keeps to
+STARTUP_TIMEOUT_S = 300  # a fresh Python importing torch: seconds, minutes on a cold disk
 
 
 def side_lane_helps(device: torch.device, threads: int = 0) -> bool:
@@ -109,14 +110,21 @@ class SideLane:
         self.process = context.Process(
             target=_side_lane_main, daemon=True,
             args=(send, os.getpid(), threads, widen_to or torch.get_num_threads(), fn, args, kwargs))
-        # the child starts with SIGUSR1 blocked, as this thread has it now: a widen() that comes
-        # before it has set its handler waits for it instead of killing it (SIGUSR1's default)
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-        try:
-            self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        self.process.start()
         send.close()  # only the child writes: its end closing is how a dead child shows (EOFError)
+        # wait until it runs, its SIGUSR1 handler set (before, widen() would kill it: SIGUSR1's
+        # default), and so that a lane that cannot start stops us now, not after our own work
+        if not self._receive.poll(STARTUP_TIMEOUT_S):
+            self.process.kill()
+            raise RuntimeError(f"the side lane for {self.name} did not start within {STARTUP_TIMEOUT_S} s")
+        try:
+            self._receive.recv()
+        except EOFError:
+            self.process.join()
+            raise RuntimeError(
+                f"the side lane for {self.name} could not start (exit code {self.process.exitcode}; its error is "
+                "above). Python starts it by importing the main script again: a script that calls this must keep "
+                "its work under `if __name__ == \"__main__\":`") from None
 
     def widen(self) -> None:
         if self.process.is_alive():
@@ -148,8 +156,8 @@ def _side_lane_main(send, parent: int, threads: int, widen_to: int, fn, args, kw
         torch.set_num_threads(widen_to)
 
     signal.signal(signal.SIGUSR1, widen)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})  # a widen() sent meanwhile arrives now
-    torch.set_num_threads(max(threads, _widened_to))
+    torch.set_num_threads(threads)
+    send.send("started")
     try:
         value = fn(*args, **kwargs)
     except BaseException as e:

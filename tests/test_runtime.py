@@ -42,18 +42,12 @@ def test_a_side_lane_raises_its_error_here():
         lane.result()
 
 
-def test_widen_gives_the_lane_more_threads_even_before_it_is_ready():
-    # widen() at once: the child has not even imported torch yet (SIGUSR1 would kill it unblocked)
+def test_widen_gives_the_lane_more_threads_and_a_loop_keeps_them():
+    # at once: the constructor returns once the lane runs with its handler set (SIGUSR1's
+    # default action would kill it), so even the first instant's widen() reaches it
     lane = runtime.SideLane(threads_once_widened, threads=1, widen_to=3)
     lane.widen()
-    assert lane.result() == (3, 3)  # from the start; the loop's configure_cpu(1) does not take them back
-
-
-def test_widen_reaches_a_lane_that_is_already_running():
-    lane = runtime.SideLane(threads_once_widened, threads=1, widen_to=2)
-    time.sleep(5)  # it has set 1 thread and waits in its loop
-    lane.widen()
-    assert lane.result() == (1, 2)
+    assert lane.result() == (1, 3)  # the loop's configure_cpu(1) does not take them back
 
 
 def test_a_lane_that_dies_is_named_with_its_exit_code():
@@ -61,6 +55,14 @@ def test_a_lane_that_dies_is_named_with_its_exit_code():
     with pytest.raises(RuntimeError, match="running _exit died") as e:
         lane.result()
     assert "exit code 3" in str(e.value) and "resume" in str(e.value)
+
+
+def test_a_script_without_a_main_guard_is_told_at_once(tmp_path):
+    script = tmp_path / "sweep.py"  # spawn imports the main script again, which starts a lane again
+    script.write_text("import os\nfrom sat2scape import runtime\nprint(runtime.SideLane(os.getpid).result())\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "could not start" in done.stderr and 'if __name__ == "__main__":' in done.stderr
 
 
 def alive(pid: int) -> bool:
