@@ -198,7 +198,7 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
     # and the evaluation's own part are done.
     side, cond_run = None, None
     if not sequential and runtime.side_lane_helps(runtime.pick_device(), threads):
-        cores, lane_threads = torch.get_num_threads(), 1
+        lane_threads = 1
         print("== 3/6 the write-up's encoder here, and beside it, in a process of its own, "
               "4/6 the conditional model (started from the GAN's decoder)")
         side = runtime.SideLane(ensure_run, "conditional", preset, data, gan_run, runs_root, 1, fresh, False)
@@ -214,10 +214,7 @@ def demo(n: int | None = None, data: str | None = None, runs_root: str = "data/r
         nonlocal side, cond_run
         if side is not None:  # this lane is done: the side lane gets its core and is waited for
             print("== 4/6 the conditional model: on all cores now")
-            side.widen()
-            cond_run = side.result()
-            torch.set_num_threads(cores)
-            side = None
+            cond_run, side = side.finish(), None
         return cond_run
 
     # evaluation on the held-out region (the oracle on a subset: it fits a latent per photo)

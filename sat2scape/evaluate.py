@@ -857,13 +857,10 @@ def conditional_sweep(encoder_run: str | Path, seeds: list[int], modes=("known",
     if len(keys) > 1 and runtime.side_lane_helps(runtime.pick_device(), threads):
         # on a CPU two runs at a time, a core each: every other run trains in a second process,
         # which gets both cores once this one's runs are done (runtime.SideLane, as in the demo)
-        cores = torch.get_num_threads()
         one_thread = [(replace(c, threads=1), previous) for c, previous in jobs.values()]
         side = runtime.SideLane(train_conditional_runs, one_thread[1::2], False)
         here = train_conditional_runs(one_thread[0::2], progress)
-        side.widen()
-        there = side.result()
-        torch.set_num_threads(cores)
+        there = side.finish()
         trained = {**dict(zip(keys[0::2], here)), **dict(zip(keys[1::2], there))}
         cond_runs = {k: trained[k] for k in keys}  # (variant, mode, seed) -> run directory, in order
     else:

@@ -100,16 +100,18 @@ class SideLane:
     """`fn(*args, **kwargs)` in a spawned process with `threads` CPU threads, beside this one.
 
     widen() gives it `widen_to` threads (default: all of torch's); result() waits for fn's
-    return value, or raises its exception. The process dies with this one (also on kill -9), so
-    an interrupted demo leaves no trainer behind: its checkpoint is resumed by the next run."""
+    return value, or raises its exception; finish() does both once this process's own work is
+    done. The process dies with this one (also on kill -9), so an interrupted demo leaves no
+    trainer behind: its checkpoint is resumed by the next run."""
 
     def __init__(self, fn, *args, threads: int = 1, widen_to: int = 0, **kwargs):
         self.name = getattr(fn, "__name__", "side lane")
+        self.threads_here = torch.get_num_threads()  # what finish() gives this process back
         context = multiprocessing.get_context("spawn")
         self._receive, send = context.Pipe(duplex=False)
         self.process = context.Process(
             target=_side_lane_main, daemon=True,
-            args=(send, os.getpid(), threads, widen_to or torch.get_num_threads(), fn, args, kwargs))
+            args=(send, os.getpid(), threads, widen_to or self.threads_here, fn, args, kwargs))
         self.process.start()
         send.close()  # only the child writes: its end closing is how a dead child shows (EOFError)
         # wait until it runs, its SIGUSR1 handler set (before, widen() would kill it: SIGUSR1's
@@ -127,8 +129,18 @@ class SideLane:
                 "its work under `if __name__ == \"__main__\":`") from None
 
     def widen(self) -> None:
-        if self.process.is_alive():
-            os.kill(self.process.pid, signal.SIGUSR1)
+        with contextlib.suppress(ProcessLookupError):  # it may have finished meanwhile
+            if self.process.is_alive():
+                os.kill(self.process.pid, signal.SIGUSR1)
+
+    def finish(self):
+        """This process's own work is done (its loops ran on fewer threads): widen the lane, wait
+        for its result, and give this process back the threads it had when the lane started."""
+        self.widen()
+        try:
+            return self.result()
+        finally:
+            torch.set_num_threads(self.threads_here)
 
     def result(self):
         try:

@@ -50,6 +50,17 @@ def test_widen_gives_the_lane_more_threads_and_a_loop_keeps_them():
     assert lane.result() == (1, 3)  # the loop's configure_cpu(1) does not take them back
 
 
+def test_finish_widens_the_lane_and_gives_this_process_its_threads_back():
+    before = torch.get_num_threads()
+    lane = runtime.SideLane(threads_once_widened, threads=1, widen_to=2)
+    torch.set_num_threads(1)  # this lane's own work, as a loop started with --threads 1 leaves it
+    try:
+        assert lane.finish() == (1, 2)
+        assert torch.get_num_threads() == before
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_a_lane_that_dies_is_named_with_its_exit_code():
     lane = runtime.SideLane(os._exit, 3)
     with pytest.raises(RuntimeError, match="running _exit died") as e:
