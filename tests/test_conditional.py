@@ -204,6 +204,24 @@ def test_resume_mid_epoch_is_exact(finished_run, tiny, tmp_path):
     assert strip == again
 
 
+def test_discriminators_rate_follows_the_generators_with_lr_step_d_and_resumes_exactly(tiny, tmp_path):
+    """lr_step_d halves D's rate with G's (the smoke preset halves after every epoch); without it
+    D's stays constant. The schedule is in the checkpoint: a run cut inside epoch 2 and resumed
+    ends where the whole run ends."""
+    constant = read_jsonl(train(smoke(tiny, tmp_path / "a", epochs=3), progress=False) / "stats.jsonl")
+    assert [s["lr_G"] for s in constant] == [2e-4, 1e-4, 5e-5]
+    assert [s["lr_D"] for s in constant] == [2e-4] * 3
+    whole = train(smoke(tiny, tmp_path / "b", epochs=3, lr_step_d=True), progress=False)
+    assert [s["lr_D"] for s in read_jsonl(whole / "stats.jsonl")] == [2e-4, 1e-4, 5e-5]
+    cut = smoke(tiny, tmp_path / "c", epochs=3, lr_step_d=True)
+    resumed = train(cut, resume=train(cut, progress=False, max_steps=11), progress=False)
+    a, b = runs.load_checkpoint(whole), runs.load_checkpoint(resumed)
+    assert a["sched_D"] == b["sched_D"] and a["sched_D"]["last_epoch"] == 3
+    for key in ("G", "D"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), f"{key}.{name} differs after resume"
+
+
 def test_feature_matching_reaches_only_the_generator(tiny, tmp_path):
     """One step with and without the feature-matching term: D's update (first in the step) is the
     same, G's differs."""
