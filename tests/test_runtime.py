@@ -19,10 +19,12 @@ from sat2scape import runtime
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SideLane uses SIGUSR1 and prctl (Linux)")
 
 
-def threads_once_widened(timeout: float = 60.0) -> tuple[int, int]:
+def threads_once_widened(ready: str = "", timeout: float = 60.0) -> tuple[int, int]:
     """In a lane started with 1 thread: (threads at the start, threads once a widen() came and a
-    loop's configure_cpu(1) ran)."""
+    loop's configure_cpu(1) ran). `ready`: a file touched once the start is read."""
     start = torch.get_num_threads()
+    if ready:
+        Path(ready).touch()
     t0 = time.time()
     while torch.get_num_threads() == 1 and time.time() - t0 < timeout:
         time.sleep(0.02)
@@ -42,19 +44,35 @@ def test_a_side_lane_raises_its_error_here():
         lane.result()
 
 
-def test_widen_gives_the_lane_more_threads_and_a_loop_keeps_them():
-    # at once: the constructor returns once the lane runs with its handler set (SIGUSR1's
-    # default action would kill it), so even the first instant's widen() reaches it
+def started(lane_ready: Path, timeout: float = 60.0) -> None:
+    """Wait until the lane has read its starting threads (a widen() before that would race it)."""
+    t0 = time.time()
+    while not lane_ready.exists():
+        assert time.time() - t0 < timeout, "the lane never read its threads"
+        time.sleep(0.02)
+
+
+def test_a_widen_at_once_reaches_the_lane_and_a_loop_keeps_its_threads():
+    # the constructor returns once the lane runs with its handler set (SIGUSR1's default action
+    # would kill it), so even the first instant's widen() reaches it
     lane = runtime.SideLane(threads_once_widened, threads=1, widen_to=3)
     lane.widen()
-    assert lane.result() == (1, 3)  # the loop's configure_cpu(1) does not take them back
+    assert lane.result()[1] == 3  # widened, and the loop's configure_cpu(1) does not take them back
 
 
-def test_finish_widens_the_lane_and_gives_this_process_its_threads_back():
+def test_widen_gives_a_lane_started_on_one_thread_more(tmp_path):
+    lane = runtime.SideLane(threads_once_widened, str(tmp_path / "ready"), threads=1, widen_to=3)
+    started(tmp_path / "ready")
+    lane.widen()
+    assert lane.result() == (1, 3)
+
+
+def test_finish_widens_the_lane_and_gives_this_process_its_threads_back(tmp_path):
     before = torch.get_num_threads()
-    lane = runtime.SideLane(threads_once_widened, threads=1, widen_to=2)
+    lane = runtime.SideLane(threads_once_widened, str(tmp_path / "ready"), threads=1, widen_to=2)
     torch.set_num_threads(1)  # this lane's own work, as a loop started with --threads 1 leaves it
     try:
+        started(tmp_path / "ready")
         assert lane.finish() == (1, 2)
         assert torch.get_num_threads() == before
     finally:
