@@ -29,8 +29,9 @@ import torch.nn as nn
 from sat2scape import data, geometry
 from sat2scape.config import ConditionalConfig, make_config
 from sat2scape.files import read_jsonl
-from sat2scape.models import ConditionalDiscriminator, ConditionalGenerator
-from sat2scape.train_conditional import angles_for, condition, mode_seeking_loss, pair_reconstruction_loss, train
+from sat2scape.models import ConditionalDiscriminator
+from sat2scape.train_conditional import (angles_for, condition, make_generator, mode_seeking_loss,
+                                         pair_reconstruction_loss, train)
 
 
 class Pairs(torch.utils.data.Dataset):
@@ -96,7 +97,7 @@ def main() -> None:
                       threads=args.threads, swd_every=0, sample_every=0, checkpoint_every_steps=0, ema_decay=0.999)
     table = data.load_pairs(args.data, "train", cfg.image_size, args.images, progress=False).table
     torch.manual_seed(0)
-    G, D = ConditionalGenerator(cfg.nz, cfg.ngf, cfg.nef, cfg.ncode), ConditionalDiscriminator(cfg.ndf)
+    G, D = make_generator(cfg), ConditionalDiscriminator(cfg.ndf)
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     loader = torch.utils.data.DataLoader(Pairs(args.data, table, cfg.image_size), batch_size=args.batch_size // 2,

@@ -136,7 +136,10 @@ class Encoder(nn.Module):
 # warped tile enters each layer at that layer's resolution (a cheap SPADE: concatenation of the
 # resized condition map, which is aligned with the output), the tile code enters at 4x4 where
 # the decoder decides the scene's layout, and z modulates every layer (FiLM) so that it can
-# change light and sky everywhere at once.
+# change light and sky everywhere at once. z also projects to 4x4 as in the write-up's G, its
+# strongest path; on the start's top row only (z_rows 1 in the presets), so that it moves the
+# sky and leaves the ground to the tile: through the decoder's kernels that row reaches down to
+# row 63 of 128, and the ground band starts at row 64.
 
 WARP_CHANNELS = 4  # the warped tile (RGB in [-1, 1], 0 where unfilled) and its mask (0/1)
 
@@ -185,9 +188,15 @@ class FiLMUp(nn.Module):
 
 
 class ConditionalGenerator(nn.Module):
-    def __init__(self, nz: int = 4, ngf: int = 64, nef: int = 64, ncode: int = 64, nc: int = 3):
+    def __init__(self, nz: int = 4, ngf: int = 64, nef: int = 64, ncode: int = 64, nc: int = 3, z_rows: int = 4):
         super().__init__()
         self.nz = nz
+        # z's 4x4 projection is kept on the top z_rows rows of the start only (4: everywhere, as in the
+        # write-up's G). It is z's main path into the view, and on the ground rows it moved the ground
+        # with the sky (README: why a draw's ground read worse); FiLM's scale and shift barely move either.
+        if not 0 <= z_rows <= 4:
+            raise ValueError(f"z_rows {z_rows}: the 4x4 start has rows 0 to 4 for z's projection to reach")
+        self.z_rows = z_rows
         self.tile_encoder = TileEncoder(nef, ncode, nc)
         # z projects to 4x4 as in the write-up's G; the tile code and the warped tile join it there
         self.project = nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False)
@@ -233,6 +242,7 @@ class ConditionalGenerator(nn.Module):
         frame and its mask); z: N x nz. Returns the view N x 3 x 128 x 128 in [-1, 1]."""
         code = self.tile_encoder(tile)
         x = self.project(z.reshape(z.shape[0], self.nz, 1, 1))
+        x = F.pad(x[:, :, :self.z_rows], (0, 0, 0, x.shape[2] - self.z_rows))  # z off the lower rows
         x = self.start(torch.cat([x, code, warp_at(x, warp)], 1))
         for up in self.ups:
             x = up(x, warp, z)

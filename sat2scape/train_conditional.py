@@ -13,8 +13,8 @@ sky and the light. This model carries what the tile says straight into the view 
    a random angle each step, and the model learns the average direction.
 2. The turned tile is warped into the view's frame by inverse perspective mapping
    (geometry.warp_to_view): the flat ground in front lands where the photo shows it.
-3. ConditionalGenerator(tile, warp, z) decodes the view with the write-up's decoder; the
-   ConditionalDiscriminator sees the view together with the warp.
+3. ConditionalGenerator(tile, warp, z) decodes the view with the write-up's decoder, z projected
+   onto the sky's rows only (z_rows); the ConditionalDiscriminator sees the view with the warp.
 
 Each step takes batch_size / 2 places, each twice: once at the latent's centre z = 0 and once
 with z ~ N(0, I). G minimises four terms (the demo preset's; the paper preset's real photos have no
@@ -177,11 +177,15 @@ def mode_seeking_loss(fake: torch.Tensor, z: torch.Tensor, region: str = "sky") 
 # -----------------------------------------------------------------------------
 # Loading a trained run, and prediction (predict, evaluate and the demo use these)
 
+def make_generator(cfg: ConditionalConfig) -> ConditionalGenerator:
+    return ConditionalGenerator(cfg.nz, cfg.ngf, cfg.nef, cfg.ncode, z_rows=cfg.z_rows)
+
+
 def load_generator(run_dir: str | Path, device="cpu", ema: bool = True) -> tuple[ConditionalGenerator, ConditionalConfig]:
     """The trained conditional G of a run (EMA weights where kept), frozen, and the run's config."""
     cfg = config_from_dict(ConditionalConfig, runs.read_config(run_dir))
     ckpt = runs.load_checkpoint(run_dir)
-    G = ConditionalGenerator(cfg.nz, cfg.ngf, cfg.nef, cfg.ncode)
+    G = make_generator(cfg)
     G.load_state_dict(ckpt["G_ema"] if ema and ckpt.get("G_ema") is not None else ckpt["G"])
     return G.to(device).eval().requires_grad_(False), cfg
 
@@ -275,7 +279,7 @@ def train(cfg: ConditionalConfig | None = None, resume: str | Path | None = None
 
     # ---- models and optimisers (the same init on every rank)
     runtime.seed_everything(cfg.seed)
-    G_raw = ConditionalGenerator(cfg.nz, cfg.ngf, cfg.nef, cfg.ncode)
+    G_raw = make_generator(cfg)
     D_raw = ConditionalDiscriminator(cfg.ndf)
     if cfg.gan_run and ckpt is None:  # start from the write-up's trained decoder and critic
         G_raw.start_from(checkpoints.load_generator(cfg.gan_run))

@@ -130,6 +130,26 @@ def test_models_shapes():
     assert [f.shape[1:] for f in feats] == [(8, 64, 64), (8, 32, 32), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
 
 
+def test_z_rows_keeps_z_off_the_lower_rows():
+    """With z's projection on the top row of the 4x4 start only, the bottom half of the view (the
+    ground band) does not change with z (FiLM's z weights start at zero); with it on every row, as
+    in the write-up's G, it does. The top row reaches down to row 63 through the decoder's kernels."""
+    torch.manual_seed(0)
+    tile, warp = torch.randn(1, 3, 128, 128).expand(2, -1, -1, -1), torch.randn(1, 4, 128, 128).expand(2, -1, -1, -1)
+    z = torch.randn(2, 4)
+    for z_rows, ground_moves in ((1, False), (4, True)):
+        G = ConditionalGenerator(nz=4, ngf=8, nef=8, ncode=8, z_rows=z_rows).eval()
+        for m in G.modules():  # weights as strong as trained ones: DCGAN's N(0, 0.02) barely passes z on
+            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+                nn.init.normal_(m.weight, 0, 0.3)
+        with torch.no_grad():
+            a, b = G(tile, warp, z)  # views C x H x W
+        assert (a[:, :32] - b[:, :32]).abs().mean() > 1e-3  # the sky moves either way
+        assert ((a[:, 64:] - b[:, 64:]).abs().max() > 1e-3) == ground_moves
+    with pytest.raises(ValueError, match="z_rows"):
+        ConditionalGenerator(z_rows=5)
+
+
 def test_warm_start_reproduces_the_write_ups_gan():
     """Started from a trained write-up G and D, the conditional pair outputs exactly what they
     did, whatever the condition: training then only has to learn to use the tile."""
