@@ -216,7 +216,8 @@ class ConditionalGenerator(nn.Module):
     @torch.no_grad()
     def start_from(self, G: Generator) -> None:
         """Start the decoder from a trained write-up G of the same widths, so that at step 0 it
-        draws that G's landscapes (the condition enters through weights that start at zero):
+        draws that G's landscapes (the condition enters through weights that start at zero; with
+        z_rows < 4 the start's lower rows are those of that G's z = 0 landscape):
         its projection, its layers with zero weights for the warp's extra input channels, and
         its BatchNorm scales and shifts as the FiLM layers' constant part."""
         ngf8 = self.project.out_channels

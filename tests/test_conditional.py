@@ -167,6 +167,12 @@ def test_warm_start_reproduces_the_write_ups_gan():
     with torch.no_grad():
         assert torch.allclose(CG(torch.randn(3, 3, 128, 128), torch.randn(3, 4, 128, 128), z), G(z), atol=1e-6)
         assert torch.allclose(CD(view, torch.randn(3, 4, 128, 128)), D(view), atol=1e-6)
+    top_row = ConditionalGenerator(nz=4, ngf=8, nef=8, ncode=8, z_rows=1)  # the presets': at z = 0 still G(0)
+    top_row.start_from(G)
+    top_row.eval()
+    with torch.no_grad():
+        zero = torch.zeros(2, 4)
+        assert torch.allclose(top_row(torch.randn(2, 3, 128, 128), torch.randn(2, 4, 128, 128), zero), G(zero), atol=1e-6)
     with pytest.raises(ValueError, match="widths"):
         ConditionalGenerator(nz=4, ngf=16).start_from(G)
 
