@@ -1,4 +1,4 @@
-"""The whole pipeline on the built-in world, on a 2-core CPU with native bf16, in 15 to 17 minutes
+"""The whole pipeline on the built-in world, on a 2-core CPU with native bf16, in 15 to 17.5 minutes
 (README, Speed):
 
     python -m sat2scape demo            # data/world (3000 pairs), both models, evaluation, GIF
